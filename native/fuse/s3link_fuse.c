@@ -1,0 +1,1470 @@
+/*
+ * s3link_fuse: a small N-API binding to libfuse 2 (high-level API, multi-threaded loop).
+ *
+ * Threads:
+ *  - fuse_loop_mt runs on a pthread of ours and spawns libfuse worker threads.
+ *  - Each libfuse callback fills a req_t on its own stack, hands it to the JS thread through a
+ *    threadsafe function (blocking call, unbounded queue) and waits on the req's semaphore.
+ *  - On the JS thread, call_js calls dispatch(opName, token, ...args, caller). JS answers later with
+ *    reply(token, errno, value?), which validates the value, writes the result into libfuse's
+ *    buffers (stat, statvfs, read/readlink/xattr buffer, fuse_file_info.fh, readdir list) and posts
+ *    the semaphore.
+ *
+ * Safety rules (JS input must never crash the process):
+ *  - The token JS holds is a type-tagged external pointing to a heap token, never to the req: the
+ *    token forgets the req as soon as it is answered, so late or double replies are ignored, and a
+ *    token garbage-collected without a reply answers -EIO.
+ *  - Read and write buffers are Node-owned copies, not views of libfuse memory: JS code (a timed out
+ *    handler, an fs.read still in flight on the libuv pool) may keep using them after the reply.
+ *  - Every value from JS is type- and range-checked; anything wrong answers -EIO.
+ *
+ * Exports:
+ *   mount(mountpoint: string, options: string, dispatch: Function): handle
+ *   unmount(handle): Promise<void>
+ *   reply(token, errno: number, value?): boolean   (false when already answered)
+ *   notify(state: string): boolean                  (false when NOTIFY_SOCKET is unset)
+ */
+#define FUSE_USE_VERSION 29
+#define NAPI_VERSION 8
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <fuse.h>
+#include <fuse_lowlevel.h> /* fuse_chan_fd */
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Types                                                                                        */
+
+enum op {
+  OP_GETATTR, OP_FGETATTR, OP_ACCESS, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK, OP_RMDIR,
+  OP_SYMLINK, OP_RENAME, OP_LINK, OP_CHMOD, OP_CHOWN, OP_TRUNCATE, OP_FTRUNCATE, OP_UTIMENS,
+  OP_OPEN, OP_CREATE, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE, OP_FSYNC, OP_OPENDIR, OP_READDIR,
+  OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR,
+  OP_COUNT
+};
+
+static const char *const op_names[OP_COUNT] = {
+  "getattr", "fgetattr", "access", "readlink", "mknod", "mkdir", "unlink", "rmdir",
+  "symlink", "rename", "link", "chmod", "chown", "truncate", "ftruncate", "utimens",
+  "open", "create", "read", "write", "flush", "release", "fsync", "opendir", "readdir",
+  "releasedir", "fsyncdir", "statfs", "setxattr", "getxattr", "listxattr", "removexattr",
+};
+
+typedef struct {
+  char *name;
+  bool has_st;
+  struct stat st;
+} dir_entry;
+
+/* One kernel request, on the stack of the libfuse thread that waits for its answer. */
+typedef struct {
+  int op;
+  const char *path;   /* may be NULL for per-file operations on an unlinked file */
+  const char *path2;  /* rename: to; link: new path; symlink: target */
+  const char *name;   /* xattr name */
+  mode_t mode;
+  dev_t rdev;
+  uid_t uid;
+  gid_t gid;
+  off_t off;          /* read/write offset, truncate size */
+  size_t size;        /* buffer size */
+  int flags;
+  int mask;
+  int datasync;
+  struct fuse_file_info *fi;
+  struct stat *st;
+  struct statvfs *stv;
+  char *buf;          /* read, readlink, getxattr, listxattr: output; write: input */
+  const char *value;  /* setxattr */
+  struct timespec tv[2];
+  dir_entry *entries; /* readdir answer, filled on the JS thread, consumed on the libfuse thread */
+  size_t nentries;
+  uid_t caller_uid;
+  gid_t caller_gid;
+  pid_t caller_pid;
+  int result;
+  sem_t sem;
+} req_t;
+
+/* What JS holds for a pending request. Lives until the external is garbage-collected. */
+typedef struct {
+  req_t *req;         /* NULL once answered */
+  napi_ref buf;       /* read: the JS buffer to copy from at reply */
+} token_t;
+
+enum { ST_MOUNTED, ST_UNMOUNTING, ST_UNMOUNTED };
+
+typedef struct mount_s {
+  struct fuse *fuse;
+  struct fuse_chan *ch;
+  char *mountpoint;         /* canonical path */
+  pthread_t thread;
+  int loop_result;
+  napi_threadsafe_function tsfn;
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_env env;
+  int state;
+  bool handle_gone;
+  bool have_dev;
+  unsigned dev_major, dev_minor;
+  pthread_mutex_t open_lock;
+  struct open_file *open_files; /* fh -> current path of every open file (see "unlinked") */
+  struct mount_s *next;
+} mount_t;
+
+struct open_file {
+  uint64_t fh;
+  char *path;
+  struct open_file *next;
+};
+
+static const napi_type_tag REQ_TAG = { 0x7a1c5e0b9d3f4e21ULL, 0x8b6f2c4d1e0a9f37ULL };
+static const napi_type_tag MOUNT_TAG = { 0x3c9e71f04b2d8a65ULL, 0x91d0e6a27f4c3b58ULL };
+
+/* All live mounts, so a callback made without private_data (fuse_destroy) finds its mount. */
+static pthread_mutex_t mounts_lock = PTHREAD_MUTEX_INITIALIZER;
+static mount_t *mounts;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small N-API helpers                                                                          */
+
+static void clear_exception(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+  }
+}
+
+static napi_value throw_error(napi_env env, const char *code, const char *msg) {
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value make_undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+static napi_value make_bool(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
+/* A JS string as a malloc'd UTF-8 C string; rejects non-strings and embedded NULs. */
+static char *get_string(napi_env env, napi_value v, size_t *len_out) {
+  napi_valuetype t;
+  size_t len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return NULL;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok || strlen(s) != len) {
+    free(s);
+    return NULL;
+  }
+  if (len_out) *len_out = len;
+  return s;
+}
+
+/* A safe integer (number, or bigint) within [min, max]. */
+static bool value_to_int64(napi_env env, napi_value v, int64_t min, int64_t max, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_number) {
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+    if (!isfinite(d) || d != trunc(d) || d < -9007199254740992.0 || d > 9007199254740992.0) return false;
+    int64_t i = (int64_t)d;
+    if (i < min || i > max) return false;
+    *out = i;
+    return true;
+  }
+  if (t == napi_bigint) {
+    int64_t i;
+    bool lossless;
+    if (napi_get_value_bigint_int64(env, v, &i, &lossless) != napi_ok || !lossless) return false;
+    if (i < min || i > max) return false;
+    *out = i;
+    return true;
+  }
+  return false;
+}
+
+static bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *out) {
+  return napi_get_named_property(env, obj, key, out) == napi_ok;
+}
+
+static bool prop_int64(napi_env env, napi_value obj, const char *key, int64_t min, int64_t max, int64_t *out) {
+  napi_value v;
+  return get_prop(env, obj, key, &v) && value_to_int64(env, v, min, max, out);
+}
+
+static bool is_object(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_object;
+}
+
+/* Nanoseconds since the epoch (bigint, may be negative) to a timespec. */
+static bool value_to_timespec(napi_env env, napi_value v, struct timespec *ts) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_bigint) return false;
+  int sign = 0;
+  size_t count = 2;
+  uint64_t words[2] = { 0, 0 };
+  if (napi_get_value_bigint_words(env, v, &sign, &count, words) != napi_ok || count > 2) return false;
+  if (words[1] >> 62) return false;
+  __int128 ns = ((__int128)words[1] << 64) | words[0];
+  if (sign) ns = -ns;
+  __int128 sec = ns / 1000000000;
+  __int128 nsec = ns % 1000000000;
+  if (nsec < 0) { nsec += 1000000000; sec -= 1; }
+  if (sec > (__int128)INT64_MAX || sec < (__int128)INT64_MIN) return false;
+  ts->tv_sec = (time_t)sec;
+  ts->tv_nsec = (long)nsec;
+  return true;
+}
+
+static bool prop_timespec(napi_env env, napi_value obj, const char *key, struct timespec *ts) {
+  napi_value v;
+  return get_prop(env, obj, key, &v) && value_to_timespec(env, v, ts);
+}
+
+static napi_value timespec_to_value(napi_env env, const struct timespec *ts) {
+  __int128 ns = (__int128)ts->tv_sec * 1000000000 + ts->tv_nsec;
+  napi_value v = NULL;
+  if (ns >= INT64_MIN && ns <= INT64_MAX) {
+    if (napi_create_bigint_int64(env, (int64_t)ns, &v) != napi_ok) return NULL;
+    return v;
+  }
+  int sign = ns < 0;
+  unsigned __int128 mag = sign ? (unsigned __int128)(-ns) : (unsigned __int128)ns;
+  uint64_t words[2] = { (uint64_t)mag, (uint64_t)(mag >> 64) };
+  if (napi_create_bigint_words(env, sign, 2, words, &v) != napi_ok) return NULL;
+  return v;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Converting JS answers                                                                        */
+
+static int js_to_stat(napi_env env, napi_value v, struct stat *st) {
+  int64_t ino, mode, nlink, uid, gid, rdev, size, blocks;
+  struct timespec at, mt, ct;
+  if (!is_object(env, v)) return -EIO;
+  if (!prop_int64(env, v, "ino", 0, INT64_MAX, &ino) ||
+      !prop_int64(env, v, "mode", 0, 0xFFFFFFFFLL, &mode) ||
+      !prop_int64(env, v, "nlink", 0, INT64_MAX, &nlink) ||
+      !prop_int64(env, v, "uid", -1, 0xFFFFFFFFLL, &uid) ||
+      !prop_int64(env, v, "gid", -1, 0xFFFFFFFFLL, &gid) ||
+      !prop_int64(env, v, "rdev", 0, INT64_MAX, &rdev) ||
+      !prop_int64(env, v, "size", 0, INT64_MAX, &size) ||
+      !prop_int64(env, v, "blocks", 0, INT64_MAX, &blocks) ||
+      !prop_timespec(env, v, "atimeNs", &at) ||
+      !prop_timespec(env, v, "mtimeNs", &mt) ||
+      !prop_timespec(env, v, "ctimeNs", &ct)) {
+    clear_exception(env);
+    return -EIO;
+  }
+  memset(st, 0, sizeof *st);
+  st->st_ino = (ino_t)ino;
+  st->st_mode = (mode_t)mode;
+  st->st_nlink = (nlink_t)nlink;
+  st->st_uid = (uid_t)uid;
+  st->st_gid = (gid_t)gid;
+  st->st_rdev = (dev_t)rdev;
+  st->st_size = (off_t)size;
+  st->st_blocks = (blkcnt_t)blocks;
+  st->st_atim = at;
+  st->st_mtim = mt;
+  st->st_ctim = ct;
+  return 0;
+}
+
+static int js_to_statvfs(napi_env env, napi_value v, struct statvfs *sv) {
+  int64_t bsize, frsize, blocks, bfree, bavail, files, ffree, favail, namemax;
+  if (!is_object(env, v)) return -EIO;
+  if (!prop_int64(env, v, "bsize", 0, 0xFFFFFFFFLL, &bsize) ||
+      !prop_int64(env, v, "frsize", 0, 0xFFFFFFFFLL, &frsize) ||
+      !prop_int64(env, v, "blocks", 0, INT64_MAX, &blocks) ||
+      !prop_int64(env, v, "bfree", 0, INT64_MAX, &bfree) ||
+      !prop_int64(env, v, "bavail", 0, INT64_MAX, &bavail) ||
+      !prop_int64(env, v, "files", 0, INT64_MAX, &files) ||
+      !prop_int64(env, v, "ffree", 0, INT64_MAX, &ffree) ||
+      !prop_int64(env, v, "favail", 0, INT64_MAX, &favail) ||
+      !prop_int64(env, v, "namemax", 0, 0xFFFFFFFFLL, &namemax)) {
+    clear_exception(env);
+    return -EIO;
+  }
+  memset(sv, 0, sizeof *sv);
+  sv->f_bsize = (unsigned long)bsize;
+  sv->f_frsize = (unsigned long)frsize;
+  sv->f_blocks = (fsblkcnt_t)blocks;
+  sv->f_bfree = (fsblkcnt_t)bfree;
+  sv->f_bavail = (fsblkcnt_t)bavail;
+  sv->f_files = (fsfilcnt_t)files;
+  sv->f_ffree = (fsfilcnt_t)ffree;
+  sv->f_favail = (fsfilcnt_t)favail;
+  sv->f_namemax = (unsigned long)namemax;
+  return 0;
+}
+
+/* Bytes of a Buffer / typed array / string answer. *owned is set when the caller must free. */
+static bool js_bytes(napi_env env, napi_value v, const char **data, size_t *len, char **owned) {
+  bool isbuf = false;
+  *owned = NULL;
+  if (napi_is_buffer(env, v, &isbuf) == napi_ok && isbuf) {
+    void *d = NULL;
+    if (napi_get_buffer_info(env, v, &d, len) != napi_ok) return false;
+    *data = d ? d : "";
+    return true;
+  }
+  char *s = get_string(env, v, len);
+  if (!s) return false;
+  *owned = s;
+  *data = s;
+  return true;
+}
+
+static bool is_hidden_name(const char *name);
+
+static void free_entries(dir_entry *e, size_t n) {
+  if (!e) return;
+  for (size_t i = 0; i < n; i++) free(e[i].name);
+  free(e);
+}
+
+static int js_to_entries(napi_env env, napi_value v, req_t *r) {
+  bool isarr = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &isarr) != napi_ok || !isarr) return -EIO;
+  if (napi_get_array_length(env, v, &n) != napi_ok) return -EIO;
+  dir_entry *e = calloc(n ? n : 1, sizeof *e);
+  if (!e) return -ENOMEM;
+  size_t k = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item, name, attr;
+    napi_valuetype t;
+    size_t len = 0;
+    if (napi_get_element(env, v, i, &item) != napi_ok || !is_object(env, item)) goto bad;
+    if (!get_prop(env, item, "name", &name)) goto bad;
+    char *s = get_string(env, name, &len);
+    if (!s) goto bad;
+    if (len == 0 || len > 1024 || strchr(s, '/')) { free(s); goto bad; }
+    /* we add . and ..; hidden names are reserved for unlinked open files */
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || is_hidden_name(s)) { free(s); continue; }
+    e[k].name = s;
+    k++;
+    if (!get_prop(env, item, "attr", &attr) || napi_typeof(env, attr, &t) != napi_ok) goto bad;
+    if (t == napi_undefined || t == napi_null) continue;
+    /* libfuse only uses st_ino and st_mode (the d_type) of a directory entry. */
+    int64_t ino, mode;
+    if (t != napi_object || !prop_int64(env, attr, "ino", 0, INT64_MAX, &ino) ||
+        !prop_int64(env, attr, "mode", 0, 0xFFFFFFFFLL, &mode)) goto bad;
+    e[k - 1].has_st = true;
+    e[k - 1].st.st_ino = (ino_t)ino;
+    e[k - 1].st.st_mode = (mode_t)mode;
+  }
+  r->entries = e;
+  r->nentries = k;
+  return 0;
+bad:
+  clear_exception(env);
+  free_entries(e, k);
+  return -EIO;
+}
+
+/* The answer of a successful request: validates `value` and writes it where libfuse wants it. */
+static int apply_value(napi_env env, token_t *t, napi_value value) {
+  req_t *r = t->req;
+  int64_t n;
+  switch (r->op) {
+  case OP_GETATTR:
+  case OP_FGETATTR:
+    return js_to_stat(env, value, r->st);
+  case OP_STATFS:
+    return js_to_statvfs(env, value, r->stv);
+  case OP_READLINK: {
+    const char *d; size_t len; char *owned;
+    if (r->size == 0 || !js_bytes(env, value, &d, &len, &owned)) { clear_exception(env); return -EIO; }
+    if (len > r->size - 1) len = r->size - 1;
+    memcpy(r->buf, d, len);
+    r->buf[len] = 0;
+    free(owned);
+    return 0;
+  }
+  case OP_OPEN:
+  case OP_CREATE:
+  case OP_OPENDIR: {
+    napi_valuetype ty;
+    if (napi_typeof(env, value, &ty) != napi_ok) return -EIO;
+    if (ty == napi_undefined) { r->fi->fh = 0; return 0; }
+    if (!value_to_int64(env, value, 0, INT64_MAX, &n)) return -EIO;
+    r->fi->fh = (uint64_t)n;
+    return 0;
+  }
+  case OP_READ: {
+    napi_value buf;
+    void *data = NULL;
+    size_t len = 0;
+    if (!value_to_int64(env, value, 0, (int64_t)r->size, &n)) return -EIO;
+    if (!t->buf || napi_get_reference_value(env, t->buf, &buf) != napi_ok || !buf ||
+        napi_get_buffer_info(env, buf, &data, &len) != napi_ok) return -EIO;
+    if ((size_t)n > len) return -EIO; /* detached or shrunk */
+    if (n > 0) memcpy(r->buf, data, (size_t)n);
+    return (int)n;
+  }
+  case OP_WRITE:
+    if (!value_to_int64(env, value, 0, (int64_t)r->size, &n)) return -EIO;
+    return (int)n;
+  case OP_GETXATTR: {
+    const char *d; size_t len; char *owned;
+    if (!js_bytes(env, value, &d, &len, &owned)) { clear_exception(env); return -EIO; }
+    int res;
+    if (len > INT_MAX) res = -E2BIG;
+    else if (r->size == 0) res = (int)len;
+    else if (len > r->size) res = -ERANGE;
+    else { memcpy(r->buf, d, len); res = (int)len; }
+    free(owned);
+    return res;
+  }
+  case OP_LISTXATTR: {
+    bool isarr = false;
+    uint32_t count = 0;
+    size_t total = 0;
+    if (napi_is_array(env, value, &isarr) != napi_ok || !isarr ||
+        napi_get_array_length(env, value, &count) != napi_ok) return -EIO;
+    char **names = calloc(count ? count : 1, sizeof *names);
+    size_t *lens = calloc(count ? count : 1, sizeof *lens);
+    int res = 0;
+    if (!names || !lens) { res = -ENOMEM; goto list_done; }
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value item;
+      if (napi_get_element(env, value, i, &item) != napi_ok ||
+          !(names[i] = get_string(env, item, &lens[i])) || lens[i] == 0) { res = -EIO; goto list_done; }
+      total += lens[i] + 1;
+    }
+    if (total > INT_MAX) res = -E2BIG;
+    else if (r->size == 0) res = (int)total;
+    else if (total > r->size) res = -ERANGE;
+    else {
+      char *p = r->buf;
+      for (uint32_t i = 0; i < count; i++) { memcpy(p, names[i], lens[i] + 1); p += lens[i] + 1; }
+      res = (int)total;
+    }
+  list_done:
+    clear_exception(env);
+    if (names) for (uint32_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+    free(lens);
+    return res;
+  }
+  case OP_READDIR:
+    return js_to_entries(env, value, r);
+  default:
+    return 0; /* operations without a value */
+  }
+}
+
+/* Answers a request (JS thread). After this the req belongs to its libfuse thread again. */
+static void finish(napi_env env, token_t *t, int result) {
+  req_t *r = t->req;
+  if (t->buf) {
+    napi_delete_reference(env, t->buf);
+    t->buf = NULL;
+  }
+  if (!r) return;
+  t->req = NULL;
+  r->result = result;
+  sem_post(&r->sem);
+}
+
+static void token_finalize(napi_env env, void *data, void *hint) {
+  token_t *t = data;
+  if (t->req) finish(env, t, -EIO); /* dropped without an answer */
+  else if (t->buf) napi_delete_reference(env, t->buf);
+  free(t);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JS thread: calling dispatch                                                                  */
+
+static napi_value str_or_null(napi_env env, const char *s) {
+  napi_value v = NULL;
+  if (!s) { napi_get_null(env, &v); return v; }
+  if (napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v) != napi_ok) return NULL;
+  return v;
+}
+
+static napi_value num(napi_env env, double d) {
+  napi_value v = NULL;
+  if (napi_create_double(env, d, &v) != napi_ok) return NULL;
+  return v;
+}
+
+static napi_value timespec_arg(napi_env env, const struct timespec *ts) {
+  if (ts->tv_nsec == UTIME_NOW) return str_or_null(env, "now");
+  if (ts->tv_nsec == UTIME_OMIT) return str_or_null(env, "omit");
+  return timespec_to_value(env, ts);
+}
+
+static napi_value fh_arg(napi_env env, req_t *r) {
+  return num(env, r->fi ? (double)r->fi->fh : 0);
+}
+
+static napi_value id_arg(napi_env env, uint32_t id) {
+  return num(env, id == (uint32_t)-1 ? -1.0 : (double)id);
+}
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  req_t *r = data;
+  if (!env || !js_cb) { /* tearing down */
+    r->result = -EIO;
+    sem_post(&r->sem);
+    return;
+  }
+  token_t *t = calloc(1, sizeof *t);
+  if (!t) { r->result = -ENOMEM; sem_post(&r->sem); return; }
+  t->req = r;
+  napi_value ext;
+  if (napi_create_external(env, t, token_finalize, NULL, &ext) != napi_ok) {
+    clear_exception(env);
+    free(t);
+    r->result = -EIO;
+    sem_post(&r->sem);
+    return;
+  }
+  if (napi_type_tag_object(env, ext, &REQ_TAG) != napi_ok) goto fail;
+
+  napi_value argv[10];
+  size_t argc = 0;
+  argv[argc++] = str_or_null(env, op_names[r->op]);
+  argv[argc++] = ext;
+  switch (r->op) {
+  case OP_GETATTR: case OP_READLINK: case OP_UNLINK: case OP_RMDIR: case OP_STATFS:
+  case OP_LISTXATTR:
+    argv[argc++] = str_or_null(env, r->path);
+    break;
+  case OP_FGETATTR: case OP_FLUSH: case OP_RELEASE: case OP_RELEASEDIR: case OP_READDIR:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = fh_arg(env, r);
+    break;
+  case OP_FSYNC: case OP_FSYNCDIR:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = fh_arg(env, r);
+    argv[argc++] = make_bool(env, r->datasync != 0);
+    break;
+  case OP_ACCESS:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, r->mask);
+    break;
+  case OP_MKNOD:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, r->mode);
+    argv[argc++] = num(env, (double)r->rdev);
+    break;
+  case OP_MKDIR: case OP_CHMOD:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, r->mode);
+    break;
+  case OP_SYMLINK: /* (target, path) */
+    argv[argc++] = str_or_null(env, r->path2);
+    argv[argc++] = str_or_null(env, r->path);
+    break;
+  case OP_RENAME: case OP_LINK: /* (from, to) */
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = str_or_null(env, r->path2);
+    break;
+  case OP_CHOWN:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = id_arg(env, r->uid);
+    argv[argc++] = id_arg(env, r->gid);
+    break;
+  case OP_TRUNCATE:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, (double)r->off);
+    break;
+  case OP_FTRUNCATE:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = fh_arg(env, r);
+    argv[argc++] = num(env, (double)r->off);
+    break;
+  case OP_UTIMENS:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = timespec_arg(env, &r->tv[0]);
+    argv[argc++] = timespec_arg(env, &r->tv[1]);
+    break;
+  case OP_OPEN: case OP_OPENDIR:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, r->flags);
+    break;
+  case OP_CREATE:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = num(env, r->mode);
+    argv[argc++] = num(env, r->flags);
+    break;
+  case OP_READ:
+  case OP_WRITE: {
+    napi_value buf = NULL;
+    void *data_ptr = NULL;
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = fh_arg(env, r);
+    if (r->op == OP_READ) {
+      if (napi_create_buffer(env, r->size, &data_ptr, &buf) != napi_ok ||
+          napi_create_reference(env, buf, 1, &t->buf) != napi_ok) goto fail;
+    } else if (napi_create_buffer_copy(env, r->size, r->size ? r->buf : "", NULL, &buf) != napi_ok) {
+      goto fail;
+    }
+    argv[argc++] = buf;
+    argv[argc++] = num(env, (double)r->off);
+    break;
+  }
+  case OP_SETXATTR: {
+    napi_value buf = NULL;
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = str_or_null(env, r->name);
+    if (napi_create_buffer_copy(env, r->size, r->size ? r->value : "", NULL, &buf) != napi_ok) goto fail;
+    argv[argc++] = buf;
+    argv[argc++] = num(env, r->flags);
+    break;
+  }
+  case OP_GETXATTR: case OP_REMOVEXATTR:
+    argv[argc++] = str_or_null(env, r->path);
+    argv[argc++] = str_or_null(env, r->name);
+    break;
+  default:
+    goto fail;
+  }
+
+  napi_value caller;
+  if (napi_create_object(env, &caller) != napi_ok) goto fail;
+  napi_value cu = num(env, r->caller_uid), cg = num(env, r->caller_gid), cp = num(env, r->caller_pid);
+  if (!cu || !cg || !cp ||
+      napi_set_named_property(env, caller, "uid", cu) != napi_ok ||
+      napi_set_named_property(env, caller, "gid", cg) != napi_ok ||
+      napi_set_named_property(env, caller, "pid", cp) != napi_ok) goto fail;
+  argv[argc++] = caller;
+
+  for (size_t i = 0; i < argc; i++) if (!argv[i]) goto fail;
+
+  napi_value undef = make_undefined(env);
+  if (napi_call_function(env, undef, js_cb, argc, argv, NULL) != napi_ok) goto fail;
+  return;
+
+fail:
+  clear_exception(env);
+  if (t->req) finish(env, t, -EIO);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* libfuse threads                                                                              */
+
+static mount_t *current_mount(void) {
+  struct fuse_context *ctx = fuse_get_context();
+  if (!ctx) return NULL;
+  if (ctx->private_data) return ctx->private_data;
+  mount_t *m;
+  pthread_mutex_lock(&mounts_lock);
+  for (m = mounts; m; m = m->next) if (m->fuse == ctx->fuse) break;
+  pthread_mutex_unlock(&mounts_lock);
+  return m;
+}
+
+static int dispatch(req_t *r) {
+  struct fuse_context *ctx = fuse_get_context();
+  mount_t *m = current_mount();
+  if (!m || !ctx) return -EIO;
+  r->caller_uid = ctx->uid;
+  r->caller_gid = ctx->gid;
+  r->caller_pid = ctx->pid;
+  r->result = -EIO;
+  if (sem_init(&r->sem, 0, 0) != 0) return -EIO;
+  if (napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
+    sem_destroy(&r->sem);
+    return -EIO;
+  }
+  while (sem_wait(&r->sem) != 0 && errno == EINTR) {}
+  sem_destroy(&r->sem);
+  return r->result;
+}
+
+#define REQ(OP) req_t r; memset(&r, 0, sizeof r); r.op = (OP)
+
+/*
+ * Unlinked open files.
+ *
+ * With libfuse 2's hard_remove, a file unlinked while open loses its path inside libfuse, and the
+ * kernel sends GETATTR without a file handle (fstat, statx, `cat`, `tail`...), so fstat failed
+ * with ENOENT. We therefore let libfuse hide such files instead (no hard_remove): it renames them to
+ * ".fuse_hidden<16 hex>" and unlinks that name after the last release. The binding turns this
+ * back into hard_remove semantics for JS: the hiding rename is sent to JS as unlink(path), every
+ * later call on the hidden name reaches JS with path null and the file handle (getattr becomes
+ * fgetattr(null, fh) and truncate ftruncate(null, fh)), and the final unlink is answered here. JS
+ * never sees a hidden name. To find a handle for a hidden name we keep fh -> path of open files.
+ * Names matching ".fuse_hidden<16 hex>" are reserved: creating one fails with EPERM.
+ */
+static bool is_hidden_name(const char *name) {
+  if (strncmp(name, ".fuse_hidden", 12) != 0) return false;
+  const char *h = name + 12;
+  for (int i = 0; i < 16; i++) {
+    if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return false;
+  }
+  return h[16] == 0;
+}
+
+static bool is_hidden(const char *path) {
+  if (!path) return false;
+  const char *slash = strrchr(path, '/');
+  return is_hidden_name(slash ? slash + 1 : path);
+}
+
+static void open_add(uint64_t fh, const char *path) {
+  mount_t *m = current_mount();
+  struct open_file *o = malloc(sizeof *o);
+  if (!m || !o || !path || !(o->path = strdup(path))) { free(o); return; }
+  o->fh = fh;
+  pthread_mutex_lock(&m->open_lock);
+  o->next = m->open_files;
+  m->open_files = o;
+  pthread_mutex_unlock(&m->open_lock);
+}
+
+static void open_remove(uint64_t fh) {
+  mount_t *m = current_mount();
+  if (!m) return;
+  pthread_mutex_lock(&m->open_lock);
+  for (struct open_file **pp = &m->open_files; *pp; pp = &(*pp)->next) {
+    if ((*pp)->fh == fh) {
+      struct open_file *o = *pp;
+      *pp = o->next;
+      free(o->path);
+      free(o);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&m->open_lock);
+}
+
+/* After a rename: open files at `from`, or below it for a directory, are now under `to`. */
+static void open_renamed(const char *from, const char *to) {
+  mount_t *m = current_mount();
+  if (!m) return;
+  size_t fl = strlen(from), tl = strlen(to);
+  pthread_mutex_lock(&m->open_lock);
+  for (struct open_file *o = m->open_files; o; o = o->next) {
+    if (strncmp(o->path, from, fl) != 0 || (o->path[fl] != 0 && o->path[fl] != '/')) continue;
+    size_t rest = strlen(o->path + fl);
+    char *np = malloc(tl + rest + 1);
+    if (!np) continue;
+    memcpy(np, to, tl);
+    memcpy(np + tl, o->path + fl, rest + 1);
+    free(o->path);
+    o->path = np;
+  }
+  pthread_mutex_unlock(&m->open_lock);
+}
+
+/* A handle of an open file now known by `path` (a hidden name). */
+static bool open_find(const char *path, uint64_t *fh) {
+  mount_t *m = current_mount();
+  bool found = false;
+  if (!m) return false;
+  pthread_mutex_lock(&m->open_lock);
+  for (struct open_file *o = m->open_files; o; o = o->next) {
+    if (strcmp(o->path, path) == 0) { *fh = o->fh; found = true; break; }
+  }
+  pthread_mutex_unlock(&m->open_lock);
+  return found;
+}
+
+static void open_free_all(mount_t *m) {
+  while (m->open_files) {
+    struct open_file *o = m->open_files;
+    m->open_files = o->next;
+    free(o->path);
+    free(o);
+  }
+}
+
+/* The path JS sees for a per-file operation: null once the file was unlinked. */
+static const char *visible(const char *path) {
+  return is_hidden(path) ? NULL : path;
+}
+
+static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi);
+static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi);
+
+static int s_getattr(const char *path, struct stat *st) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) {
+    struct fuse_file_info fi;
+    memset(&fi, 0, sizeof fi);
+    if (!open_find(path, &fi.fh)) return -ENOENT;
+    return s_fgetattr(NULL, st, &fi);
+  }
+  REQ(OP_GETATTR); r.path = path; r.st = st;
+  return dispatch(&r);
+}
+
+static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  REQ(OP_FGETATTR); r.path = visible(path); r.st = st; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_access(const char *path, int mask) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) { uint64_t fh; return open_find(path, &fh) ? 0 : -ENOENT; }
+  REQ(OP_ACCESS); r.path = path; r.mask = mask;
+  return dispatch(&r);
+}
+
+static int s_readlink(const char *path, char *buf, size_t size) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_READLINK); r.path = path; r.buf = buf; r.size = size;
+  return dispatch(&r);
+}
+
+static int s_mknod(const char *path, mode_t mode, dev_t rdev) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) return -EPERM;
+  REQ(OP_MKNOD); r.path = path; r.mode = mode; r.rdev = rdev;
+  return dispatch(&r);
+}
+
+static int s_mkdir(const char *path, mode_t mode) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) return -EPERM;
+  REQ(OP_MKDIR); r.path = path; r.mode = mode;
+  return dispatch(&r);
+}
+
+static int s_unlink(const char *path) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) return 0; /* libfuse removing a hidden file: JS had its unlink already */
+  REQ(OP_UNLINK); r.path = path;
+  return dispatch(&r);
+}
+
+static int s_rmdir(const char *path) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) return -ENOTDIR;
+  REQ(OP_RMDIR); r.path = path;
+  return dispatch(&r);
+}
+
+static int s_symlink(const char *target, const char *path) {
+  if (!path || !target) return -ENOENT;
+  if (is_hidden(path)) return -EPERM;
+  REQ(OP_SYMLINK); r.path = path; r.path2 = target;
+  return dispatch(&r);
+}
+
+static int s_rename(const char *from, const char *to) {
+  if (!from || !to) return -ENOENT;
+  if (is_hidden(from)) return -ENOENT;
+  if (is_hidden(to)) {
+    /* libfuse hiding a file that is unlinked (or replaced by a rename) while open */
+    REQ(OP_UNLINK); r.path = from;
+    int res = dispatch(&r);
+    if (res == 0) open_renamed(from, to);
+    return res;
+  }
+  REQ(OP_RENAME); r.path = from; r.path2 = to;
+  int res = dispatch(&r);
+  if (res == 0) open_renamed(from, to);
+  return res;
+}
+
+static int s_link(const char *from, const char *to) {
+  if (!from || !to) return -ENOENT;
+  if (is_hidden(from)) return -ENOENT;
+  if (is_hidden(to)) return -EPERM;
+  REQ(OP_LINK); r.path = from; r.path2 = to;
+  return dispatch(&r);
+}
+
+/*
+ * chmod, chown and utimens have no file handle in libfuse 2. On an unlinked open file there is
+ * nothing to update by path; succeed, so that e.g. an ftruncate (which also sets mtime) does not
+ * fail (the ftruncate handler, which has the fh, is the place to update times).
+ */
+static int s_chmod(const char *path, mode_t mode) {
+  if (!path || is_hidden(path)) return 0;
+  REQ(OP_CHMOD); r.path = path; r.mode = mode;
+  return dispatch(&r);
+}
+
+static int s_chown(const char *path, uid_t uid, gid_t gid) {
+  if (!path || is_hidden(path)) return 0;
+  REQ(OP_CHOWN); r.path = path; r.uid = uid; r.gid = gid;
+  return dispatch(&r);
+}
+
+static int s_truncate(const char *path, off_t size) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) {
+    struct fuse_file_info fi;
+    memset(&fi, 0, sizeof fi);
+    if (!open_find(path, &fi.fh)) return -ENOENT;
+    return s_ftruncate(NULL, size, &fi);
+  }
+  REQ(OP_TRUNCATE); r.path = path; r.off = size;
+  return dispatch(&r);
+}
+
+static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi) {
+  REQ(OP_FTRUNCATE); r.path = visible(path); r.off = size; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_utimens(const char *path, const struct timespec tv[2]) {
+  if (!path || is_hidden(path)) return 0;
+  REQ(OP_UTIMENS); r.path = path; r.tv[0] = tv[0]; r.tv[1] = tv[1];
+  return dispatch(&r);
+}
+
+static int s_open(const char *path, struct fuse_file_info *fi) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_OPEN); r.path = path; r.flags = fi->flags; r.fi = fi;
+  int res = dispatch(&r);
+  if (res == 0) open_add(fi->fh, path);
+  return res;
+}
+
+static int s_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+  if (!path) return -ENOENT;
+  if (is_hidden(path)) return -EPERM;
+  REQ(OP_CREATE); r.path = path; r.mode = mode; r.flags = fi->flags; r.fi = fi;
+  int res = dispatch(&r);
+  if (res == 0) open_add(fi->fh, path);
+  return res;
+}
+
+static int s_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (size > INT_MAX) size = INT_MAX;
+  REQ(OP_READ); r.path = visible(path); r.buf = buf; r.size = size; r.off = off; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (size > INT_MAX) size = INT_MAX;
+  REQ(OP_WRITE); r.path = visible(path); r.buf = (char *)buf; r.size = size; r.off = off; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_flush(const char *path, struct fuse_file_info *fi) {
+  REQ(OP_FLUSH); r.path = visible(path); r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_release(const char *path, struct fuse_file_info *fi) {
+  open_remove(fi->fh);
+  REQ(OP_RELEASE); r.path = visible(path); r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
+  REQ(OP_FSYNC); r.path = visible(path); r.datasync = datasync; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_opendir(const char *path, struct fuse_file_info *fi) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_OPENDIR); r.path = path; r.flags = fi->flags; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi) {
+  if (!path) return 0; /* a removed directory that is still open: empty */
+  REQ(OP_READDIR); r.path = path; r.fi = fi;
+  int res = dispatch(&r);
+  if (res == 0) {
+    if (filler(buf, ".", NULL, 0) == 0 && filler(buf, "..", NULL, 0) == 0) {
+      for (size_t i = 0; i < r.nentries; i++) {
+        if (filler(buf, r.entries[i].name, r.entries[i].has_st ? &r.entries[i].st : NULL, 0)) break;
+      }
+    }
+  }
+  free_entries(r.entries, r.nentries);
+  return res;
+}
+
+static int s_releasedir(const char *path, struct fuse_file_info *fi) {
+  REQ(OP_RELEASEDIR); r.path = path; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi) {
+  REQ(OP_FSYNCDIR); r.path = path; r.datasync = datasync; r.fi = fi;
+  return dispatch(&r);
+}
+
+static int s_statfs(const char *path, struct statvfs *stv) {
+  if (!path || is_hidden(path)) path = "/";
+  REQ(OP_STATFS); r.path = path; r.stv = stv;
+  return dispatch(&r);
+}
+
+static int s_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_SETXATTR); r.path = path; r.name = name; r.value = value; r.size = size; r.flags = flags;
+  return dispatch(&r);
+}
+
+static int s_getxattr(const char *path, const char *name, char *value, size_t size) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_GETXATTR); r.path = path; r.name = name; r.buf = value; r.size = size;
+  return dispatch(&r);
+}
+
+static int s_listxattr(const char *path, char *list, size_t size) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_LISTXATTR); r.path = path; r.buf = list; r.size = size;
+  return dispatch(&r);
+}
+
+static int s_removexattr(const char *path, const char *name) {
+  if (!path || is_hidden(path)) return -ENOENT;
+  REQ(OP_REMOVEXATTR); r.path = path; r.name = name;
+  return dispatch(&r);
+}
+
+/*
+ * Stopping fuse_loop_mt: its main thread waits in sem_wait() until the session has exited, then
+ * cancels the workers blocked in read(2) on /dev/fuse (workers busy with a request finish it
+ * first) and joins them. sem_wait() returns on a signal, which is how libfuse's own signal handlers
+ * stop it; we do the same with a private real-time signal sent to the loop thread only, so it works
+ * whether or not the kernel connection has ended (a lazily detached mount with open files).
+ */
+#define WAKE_SIGNAL (SIGRTMIN + 5)
+
+static void wake_handler(int sig) { (void)sig; }
+
+static void install_wake_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = wake_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART (sem_wait is never restarted anyway) */
+  sigaction(WAKE_SIGNAL, &sa, NULL);
+}
+
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+
+static void *loop_main(void *arg) {
+  mount_t *m = arg;
+  /* Everything else stays blocked here (signals are Node's); libfuse blocks all in its workers. */
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, WAKE_SIGNAL);
+  pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+  m->loop_result = fuse_loop_mt(m->fuse);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mount bookkeeping                                                                            */
+
+/* Undoes the octal escapes of /proc/self/mountinfo (\040 for a space, ...), in place. */
+static void unescape_mountinfo(char *s) {
+  char *w = s;
+  for (char *p = s; *p; p++) {
+    if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+      *w++ = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
+      p += 3;
+    } else {
+      *w++ = *p;
+    }
+  }
+  *w = 0;
+}
+
+/*
+ * The device of the topmost FUSE mount at `mountpoint`, from /proc/self/mountinfo (never stat(2):
+ * that would ask our own file system). With want_major/want_minor >= 0, tells whether that very
+ * mount is still there.
+ */
+static bool find_fuse_mount(const char *mountpoint, long want_major, long want_minor, unsigned *maj, unsigned *min) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return false;
+  char *line = NULL;
+  size_t cap = 0;
+  bool found = false;
+  while (getline(&line, &cap, f) > 0) {
+    unsigned a, b;
+    char mp[PATH_MAX * 4 + 1];
+    /* id parent major:minor root mountpoint ... - fstype source options */
+    if (sscanf(line, "%*u %*u %u:%u %*s %4096s", &a, &b, mp) != 3) continue;
+    char *sep = strstr(line, " - ");
+    if (!sep || strncmp(sep + 3, "fuse", 4) != 0) continue;
+    unescape_mountinfo(mp);
+    if (strcmp(mp, mountpoint) != 0) continue;
+    if (want_major >= 0 && (a != (unsigned)want_major || b != (unsigned)want_minor)) continue;
+    found = true;
+    if (maj) *maj = a;
+    if (min) *min = b;
+  }
+  free(line);
+  fclose(f);
+  return found;
+}
+
+static bool connection_alive(mount_t *m) {
+  struct pollfd p = { .fd = fuse_chan_fd(m->ch), .events = 0, .revents = 0 };
+  if (p.fd < 0) return false;
+  int res = poll(&p, 1, 0);
+  return !(res == 1 && (p.revents & (POLLERR | POLLNVAL)));
+}
+
+/* Detaches our mount if it is still attached (lazily: open files keep working until closed). */
+static void detach_if_mounted(mount_t *m) {
+  if (!connection_alive(m)) return;
+  if (m->have_dev && !find_fuse_mount(m->mountpoint, m->dev_major, m->dev_minor, NULL, NULL)) return;
+  fuse_unmount(m->mountpoint, NULL); /* as root: umount2(MNT_DETACH); else fusermount -u -q -z */
+}
+
+static void list_remove(mount_t *m) {
+  pthread_mutex_lock(&mounts_lock);
+  for (mount_t **pp = &mounts; *pp; pp = &(*pp)->next) {
+    if (*pp == m) { *pp = m->next; break; }
+  }
+  pthread_mutex_unlock(&mounts_lock);
+}
+
+static void free_mount(mount_t *m) {
+  open_free_all(m);
+  pthread_mutex_destroy(&m->open_lock);
+  free(m->mountpoint);
+  free(m);
+}
+
+/* The process (or worker) is exiting with the file system still mounted: do not leave it behind. */
+static void env_cleanup(void *arg) {
+  mount_t *m = arg;
+  if (m->state == ST_UNMOUNTED) return;
+  fuse_exit(m->fuse);
+  detach_if_mounted(m);
+}
+
+static void mount_handle_finalize(napi_env env, void *data, void *hint) {
+  mount_t *m = data;
+  m->handle_gone = true;
+  if (m->state == ST_UNMOUNTED) free_mount(m);
+  /* still mounted: the loop keeps using m, leave it */
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exports                                                                                      */
+
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3) return throw_error(env, "EINVAL", "mount(mountpoint, options, dispatch) needs 3 arguments");
+  napi_valuetype t;
+  if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
+    return throw_error(env, "EINVAL", "mount: dispatch must be a function");
+  char *mp = get_string(env, argv[0], NULL);
+  if (!mp || !*mp) { free(mp); return throw_error(env, "EINVAL", "mount: mountpoint must be a non-empty string"); }
+  char *opts = get_string(env, argv[1], NULL);
+  if (!opts) { free(mp); return throw_error(env, "EINVAL", "mount: options must be a string"); }
+
+  char msg[PATH_MAX + 128];
+  char *real = realpath(mp, NULL);
+  if (!real) {
+    int e = errno;
+    snprintf(msg, sizeof msg, "mount: %s: %s", mp, strerror(e));
+    free(mp); free(opts);
+    return throw_error(env, e == ENOENT ? "ENOENT" : e == ENOTCONN ? "ENOTCONN" : "EINVAL", msg);
+  }
+  free(mp);
+
+  mount_t *m = calloc(1, sizeof *m);
+  if (!m) { free(real); free(opts); return throw_error(env, "ENOMEM", "mount: out of memory"); }
+  m->mountpoint = real;
+  m->env = env;
+  pthread_mutex_init(&m->open_lock, NULL);
+
+  struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+  if (fuse_opt_add_arg(&args, "s3link") != 0 ||
+      (*opts && (fuse_opt_add_arg(&args, "-o") != 0 || fuse_opt_add_arg(&args, opts) != 0))) {
+    fuse_opt_free_args(&args);
+    free(opts); free_mount(m);
+    return throw_error(env, "ENOMEM", "mount: out of memory");
+  }
+  free(opts);
+
+  m->ch = fuse_mount(m->mountpoint, &args);
+  if (!m->ch) {
+    fuse_opt_free_args(&args);
+    snprintf(msg, sizeof msg, "fuse_mount failed on %s (libfuse printed the reason on stderr)", m->mountpoint);
+    free_mount(m);
+    return throw_error(env, "EFUSEMOUNT", msg);
+  }
+
+  struct fuse_operations ops;
+  memset(&ops, 0, sizeof ops);
+  ops.getattr = s_getattr;
+  ops.fgetattr = s_fgetattr;
+  ops.access = s_access;
+  ops.readlink = s_readlink;
+  ops.mknod = s_mknod;
+  ops.mkdir = s_mkdir;
+  ops.unlink = s_unlink;
+  ops.rmdir = s_rmdir;
+  ops.symlink = s_symlink;
+  ops.rename = s_rename;
+  ops.link = s_link;
+  ops.chmod = s_chmod;
+  ops.chown = s_chown;
+  ops.truncate = s_truncate;
+  ops.ftruncate = s_ftruncate;
+  ops.utimens = s_utimens;
+  ops.open = s_open;
+  ops.create = s_create;
+  ops.read = s_read;
+  ops.write = s_write;
+  ops.flush = s_flush;
+  ops.release = s_release;
+  ops.fsync = s_fsync;
+  ops.opendir = s_opendir;
+  ops.readdir = s_readdir;
+  ops.releasedir = s_releasedir;
+  ops.fsyncdir = s_fsyncdir;
+  ops.statfs = s_statfs;
+  ops.setxattr = s_setxattr;
+  ops.getxattr = s_getxattr;
+  ops.listxattr = s_listxattr;
+  ops.removexattr = s_removexattr;
+  ops.flag_nullpath_ok = 1;
+  ops.flag_nopath = 0;
+  ops.flag_utime_omit_ok = 1;
+
+  m->fuse = fuse_new(m->ch, &args, &ops, sizeof ops, m);
+  fuse_opt_free_args(&args);
+  if (!m->fuse) {
+    fuse_unmount(m->mountpoint, m->ch);
+    snprintf(msg, sizeof msg, "fuse_new failed for %s (an unknown option? libfuse printed the reason on stderr)", m->mountpoint);
+    free_mount(m);
+    return throw_error(env, "EFUSEMOUNT", msg);
+  }
+  m->have_dev = find_fuse_mount(m->mountpoint, -1, -1, &m->dev_major, &m->dev_minor);
+
+  napi_value name;
+  napi_create_string_utf8(env, "s3link_fuse", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, m, call_js, &m->tsfn) != napi_ok) {
+    clear_exception(env);
+    fuse_unmount(m->mountpoint, m->ch);
+    fuse_destroy(m->fuse);
+    free_mount(m);
+    return throw_error(env, "EIO", "mount: cannot create the threadsafe function");
+  }
+
+  pthread_mutex_lock(&mounts_lock);
+  m->next = mounts;
+  mounts = m;
+  pthread_mutex_unlock(&mounts_lock);
+
+  /* Signals belong to Node's main thread: block them all in the loop thread (and so its workers). */
+  pthread_once(&wake_once, install_wake_handler);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int err = pthread_create(&m->thread, NULL, loop_main, m);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err != 0) {
+    list_remove(m);
+    napi_release_threadsafe_function(m->tsfn, napi_tsfn_abort);
+    fuse_unmount(m->mountpoint, m->ch);
+    fuse_destroy(m->fuse);
+    free_mount(m);
+    return throw_error(env, "EIO", "mount: cannot start the FUSE loop thread");
+  }
+  m->state = ST_MOUNTED;
+  napi_add_env_cleanup_hook(env, env_cleanup, m);
+
+  napi_value handle;
+  if (napi_create_external(env, m, mount_handle_finalize, NULL, &handle) != napi_ok ||
+      napi_type_tag_object(env, handle, &MOUNT_TAG) != napi_ok) {
+    /* cannot hand it out: nobody could unmount it, so the cleanup hook will */
+    return NULL;
+  }
+  return handle;
+}
+
+static void unmount_execute(napi_env env, void *data) {
+  mount_t *m = data;
+  fuse_exit(m->fuse);
+  /* Normally `fusermount -u` has already unmounted, which ended the connection. */
+  detach_if_mounted(m);
+  for (;;) {
+    pthread_kill(m->thread, WAKE_SIGNAL);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 200 * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec += 1; deadline.tv_nsec -= 1000000000L; }
+    if (pthread_timedjoin_np(m->thread, NULL, &deadline) == 0) break;
+  }
+  /* Closes /dev/fuse, which ends the kernel connection if open files still kept it alive. */
+  fuse_destroy(m->fuse);
+  m->fuse = NULL;
+  m->ch = NULL;
+}
+
+static void unmount_complete(napi_env env, napi_status status, void *data) {
+  mount_t *m = data;
+  list_remove(m);
+  napi_remove_env_cleanup_hook(env, env_cleanup, m);
+  napi_release_threadsafe_function(m->tsfn, napi_tsfn_release);
+  m->state = ST_UNMOUNTED;
+  napi_delete_async_work(env, m->work);
+  napi_deferred d = m->deferred;
+  napi_value undef = make_undefined(env);
+  bool gone = m->handle_gone;
+  if (gone) free_mount(m);
+  napi_resolve_deferred(env, d, undef);
+}
+
+static napi_value js_unmount(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool ok = false;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "unmount: not a mount handle");
+  }
+  mount_t *m = p;
+  napi_value promise;
+  napi_deferred deferred;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) return NULL;
+  if (m->state != ST_MOUNTED) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "unmount: already unmounted", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, deferred, err);
+    return promise;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "s3link_fuse_unmount", NAPI_AUTO_LENGTH, &name);
+  m->deferred = deferred;
+  if (napi_create_async_work(env, NULL, name, unmount_execute, unmount_complete, m, &m->work) != napi_ok ||
+      napi_queue_async_work(env, m->work) != napi_ok) {
+    napi_value msg, err;
+    clear_exception(env);
+    napi_create_string_utf8(env, "unmount: cannot queue the work", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, deferred, err);
+    return promise;
+  }
+  m->state = ST_UNMOUNTING;
+  return promise;
+}
+
+static napi_value js_reply(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  bool ok = false;
+  void *p = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_check_object_type_tag(env, argv[0], &REQ_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "reply: not a request");
+  }
+  token_t *t = p;
+  if (!t->req) return make_bool(env, false);
+  int64_t e = 0;
+  int result;
+  if (argc < 2 || !value_to_int64(env, argv[1], -4095, 0, &e)) result = -EIO;
+  else if (e < 0) result = (int)e;
+  else result = apply_value(env, t, argc >= 3 ? argv[2] : make_undefined(env));
+  clear_exception(env);
+  finish(env, t, result);
+  return make_bool(env, true);
+}
+
+static napi_value js_notify(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string)
+    return throw_error(env, "EINVAL", "notify: state must be a string");
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) return NULL;
+  char *state = malloc(len + 1);
+  if (!state) return throw_error(env, "ENOMEM", "notify: out of memory");
+  napi_get_value_string_utf8(env, argv[0], state, len + 1, &len);
+
+  const char *addr = getenv("NOTIFY_SOCKET");
+  if (!addr || !*addr) { free(state); return make_bool(env, false); }
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t alen = strlen(addr);
+  if ((addr[0] != '/' && addr[0] != '@') || alen >= sizeof sa.sun_path) {
+    free(state);
+    return throw_error(env, "EAFNOSUPPORT", "notify: NOTIFY_SOCKET is not a Unix socket path or @abstract name");
+  }
+  memcpy(sa.sun_path, addr, alen);
+  socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+  if (addr[0] == '@') sa.sun_path[0] = 0; /* abstract: no trailing NUL in the length */
+  else salen += 1;
+
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ssize_t sent = -1;
+  int e = 0;
+  if (fd >= 0) {
+    sent = sendto(fd, state, len, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+    if (sent < 0) e = errno;
+    close(fd);
+  } else {
+    e = errno;
+  }
+  free(state);
+  if (sent < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "notify: cannot send to NOTIFY_SOCKET %s: %s", addr, strerror(e));
+    return throw_error(env, "ENOTIFY", msg);
+  }
+  return make_bool(env, true);
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    { "mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "reply", NULL, js_reply, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

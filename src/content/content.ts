@@ -1,0 +1,120 @@
+/**
+ * Local file contents: one sparse file per inode under `data/<last two hex digits>/<ino16>`.
+ *
+ * A content file exists only once something was written (or the file was truncated to a non-zero
+ * size): creating or stat'ing empty files costs no disk I/O. Open content files are shared per
+ * inode with a reference count, so many handles on one file use one descriptor. All I/O is
+ * asynchronous on libuv's thread pool (UV_THREADPOOL_SIZE sizes it): nothing here blocks the event
+ * loop that FUSE handlers run on.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { inoHex } from '../store/keys'
+
+const fsRead = promisify(fs.read)
+const fsWrite = promisify(fs.write)
+const fsOpen = promisify(fs.open)
+const fsClose = promisify(fs.close)
+const fsFtruncate = promisify(fs.ftruncate)
+const fsFdatasync = promisify(fs.fdatasync)
+const fsFsync = promisify(fs.fsync)
+
+interface OpenContent {
+  fd: Promise<number>
+  refs: number
+}
+
+export class ContentStore {
+  private readonly open = new Map<number, OpenContent>()
+
+  private constructor (readonly dir: string) {}
+
+  static async create (dir: string): Promise<ContentStore> {
+    // The 256 shard directories are made once, so no write ever waits for a mkdir.
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 })
+    await Promise.all(Array.from({ length: 256 }, (_, i) =>
+      fs.promises.mkdir(path.join(dir, i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 })))
+    return new ContentStore(dir)
+  }
+
+  pathOf (ino: number): string {
+    const hex = inoHex(ino)
+    return path.join(this.dir, hex.slice(-2), hex)
+  }
+
+  /** Takes a reference on the inode's content file, creating it if needed. */
+  acquire (ino: number): Promise<number> {
+    let entry = this.open.get(ino)
+    if (entry === undefined) {
+      entry = { fd: fsOpen(this.pathOf(ino), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600), refs: 0 }
+      this.open.set(ino, entry)
+      entry.fd.catch(() => this.open.delete(ino))
+    }
+    entry.refs++
+    return entry.fd
+  }
+
+  async release (ino: number): Promise<void> {
+    const entry = this.open.get(ino)
+    if (entry === undefined) return
+    if (--entry.refs > 0) return
+    this.open.delete(ino)
+    await fsClose(await entry.fd)
+  }
+
+  /**
+   * Reads into buf at offset, for a file of `size` bytes. Bytes the content file lacks (a hole
+   * at its end after a truncate that grew the file) read as zeros, as in any sparse file.
+   */
+  async read (fd: number, buf: Buffer, offset: number, size: number): Promise<number> {
+    const want = Math.max(0, Math.min(buf.length, size - offset))
+    if (want === 0) return 0
+    const { bytesRead: got } = await fsRead(fd, buf, 0, want, offset)
+    if (got < want) buf.fill(0, got, want)
+    return want
+  }
+
+  async write (fd: number, buf: Buffer, offset: number): Promise<number> {
+    let done = 0
+    while (done < buf.length) {
+      done += (await fsWrite(fd, buf, done, buf.length - done, offset + done)).bytesWritten
+    }
+    return done
+  }
+
+  async truncate (ino: number, size: number): Promise<void> {
+    if (size === 0 && !this.open.has(ino)) {
+      await fs.promises.truncate(this.pathOf(ino), 0).catch(ignoreMissing)
+      return
+    }
+    const fd = await this.acquire(ino)
+    try {
+      await fsFtruncate(fd, size)
+    } finally {
+      await this.release(ino)
+    }
+  }
+
+  async sync (ino: number, dataOnly: boolean): Promise<void> {
+    const entry = this.open.get(ino)
+    if (entry === undefined) return
+    const fd = await entry.fd
+    await (dataOnly ? fsFdatasync(fd) : fsFsync(fd))
+  }
+
+  async remove (ino: number): Promise<void> {
+    await fs.promises.unlink(this.pathOf(ino)).catch(ignoreMissing)
+  }
+
+  /** Closes every descriptor (shutdown). */
+  async close (): Promise<void> {
+    const entries = [...this.open.values()]
+    this.open.clear()
+    await Promise.all(entries.map(async (e) => await fsClose(await e.fd).catch(() => undefined)))
+  }
+}
+
+function ignoreMissing (err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err
+}

@@ -1,0 +1,76 @@
+/**
+ * One YAML file per file system, `/etc/s3link/<name>.yaml` unless told otherwise
+ * ($S3LINK_CONFIG_DIR or --config). It holds where things are and how the daemon behaves; the file
+ * system's durable facts (namespace, DRAs, buckets) live in its database, not here.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import YAML from 'yaml'
+import { z } from 'zod'
+import { UsageError } from '../util/errors'
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const
+
+const absolutePath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path')
+
+export const ConfigSchema = z.object({
+  name: z.string().regex(NAME_PATTERN, 'lower-case letters, digits, - and _, at most 63 characters'),
+  mountpoint: absolutePath,
+  stateDir: absolutePath,
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** Let users other than the daemon's see the mount (permissions are still checked by the kernel). */
+  allowOther: z.boolean().default(true),
+  /** A FUSE request unanswered after this long gets ETIMEDOUT instead of hanging the caller. */
+  fuseTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+  /** How often changes of open files (size, times) are saved while nothing closes them. */
+  flushIntervalMs: z.number().int().min(100).max(60_000).default(1000)
+}).strict()
+
+export type Config = z.infer<typeof ConfigSchema>
+
+export function configDir (): string {
+  return process.env.S3LINK_CONFIG_DIR ?? '/etc/s3link'
+}
+
+export function defaultConfigPath (name: string): string {
+  return path.join(configDir(), `${name}.yaml`)
+}
+
+export function defaultStateDir (name: string): string {
+  return path.join(process.env.S3LINK_STATE_ROOT ?? '/var/lib/s3link', name)
+}
+
+/** Parses and validates config text; the error names the file and every bad field. */
+export function parseConfig (text: string, file: string): Config {
+  let raw: unknown
+  try {
+    raw = YAML.parse(text)
+  } catch (err) {
+    throw new UsageError(`config ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
+  }
+  const result = ConfigSchema.safeParse(raw)
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+    throw new UsageError(`config ${file} is invalid: ${problems.join('; ')}`)
+  }
+  return result.data
+}
+
+export async function loadConfig (file: string): Promise<Config> {
+  let text: string
+  try {
+    text = await fs.promises.readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UsageError(`unknown file system: no config at ${file} (create one with s3link init)`)
+    }
+    throw err
+  }
+  return parseConfig(text, file)
+}
+
+export function renderConfig (config: Config): string {
+  return '# s3link file system configuration (see README.md, "Configuration")\n' + YAML.stringify(config)
+}

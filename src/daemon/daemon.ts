@@ -1,0 +1,140 @@
+/**
+ * The daemon's lifecycle, in a fixed order.
+ *
+ *   start: config → logger → database (refuse if another daemon holds it) → recovery (orphans)
+ *          → mountpoint check (stale mount cleaned) → mount → periodic flush → config watch → ready
+ *   stop:  stop timers and watchers → save in-memory changes → unmount → close contents and database
+ *
+ * `stop()` is idempotent and runs every step even when one fails. Readiness is announced only when
+ * the mount answers: to systemd (sd_notify READY=1), to a waiting `mount --background` parent (a
+ * line on fd 3), and in the log.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import chokidar, { type FSWatcher } from 'chokidar'
+import { Store } from '../store/db'
+import { META_FS } from '../store/keys'
+import { Namespace } from '../namespace/namespace'
+import { ContentStore } from '../content/content'
+import { FileSystem } from '../fs/filesystem'
+import { fuseOps } from '../fuse/adapter'
+import { mountFuse, sdNotify, type FuseMount } from '../fuse/native'
+import { type Config, loadConfig } from './config'
+import { createLogger, type Logger } from './logger'
+import { prepareMountpoint } from './mountpoint'
+import type { FsMeta } from './init'
+import { UsageError } from '../util/errors'
+
+export class Daemon {
+  private store?: Store
+  private filesystem?: FileSystem
+  private mount?: FuseMount
+  private flushTimer?: NodeJS.Timeout
+  private watcher?: FSWatcher
+  private stopping?: Promise<void>
+
+  private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
+
+  static async start (configPath: string, overrides: { mountpoint?: string } = {}): Promise<Daemon> {
+    const config = await loadConfig(configPath)
+    if (overrides.mountpoint !== undefined) config.mountpoint = path.resolve(overrides.mountpoint)
+    const daemon = new Daemon(config, configPath, createLogger(config.logLevel))
+    try {
+      await daemon.open()
+    } catch (err) {
+      await daemon.stop()
+      throw err
+    }
+    return daemon
+  }
+
+  private async open (): Promise<void> {
+    const { config, log } = this
+    this.store = await Store.open(path.join(config.stateDir, 'db'))
+    const meta = await this.store.get<FsMeta>(META_FS)
+    if (meta === undefined) throw new UsageError(`state directory ${config.stateDir} holds no s3link file system (run s3link init)`)
+    const ns = await Namespace.open(this.store, { uid: 0, gid: 0, mode: 0o755 })
+    const content = await ContentStore.create(path.join(config.stateDir, 'data'))
+    this.filesystem = new FileSystem(ns, content)
+    const reaped = await this.filesystem.reapOrphans()
+    if (reaped > 0) log.info('removed files unlinked while open at the last stop', { count: reaped })
+
+    if (await prepareMountpoint(config.mountpoint) === 'stale-cleaned') {
+      log.warn('cleaned up a stale mount left by a daemon that died', { mountpoint: config.mountpoint })
+    }
+    this.mount = await mountFuse(config.mountpoint, fuseOps(this.filesystem, content.dir, log.child({ subsystem: 'fuse' })), {
+      options: mountOptions(config),
+      timeoutMs: config.fuseTimeoutMs
+    })
+    this.flushTimer = setInterval(() => {
+      this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
+    }, config.flushIntervalMs)
+    this.watchConfig()
+    await fs.promises.writeFile(path.join(config.stateDir, 'daemon.pid'), `${process.pid}\n`)
+    log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint })
+    sdNotify(`READY=1\nSTATUS=mounted at ${config.mountpoint}\nMAINPID=${process.pid}`)
+    announceReady()
+  }
+
+  /** Settings that can change while running are applied when the config file changes. */
+  private watchConfig (): void {
+    this.watcher = chokidar.watch(this.configPath, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100 } })
+    this.watcher.on('change', () => {
+      loadConfig(this.configPath).then((next) => {
+        if (next.logLevel !== this.config.logLevel) {
+          this.log.level = next.logLevel
+          this.log.info('log level changed', { logLevel: next.logLevel })
+        }
+        this.config = { ...this.config, logLevel: next.logLevel }
+      }, (err: unknown) => this.log.error('config change ignored', { error: (err as Error).message }))
+    })
+  }
+
+  stop (): Promise<void> {
+    this.stopping ??= this.close()
+    return this.stopping
+  }
+
+  private async close (): Promise<void> {
+    const steps: Array<[string, () => Promise<void> | void]> = [
+      ['stop timers', () => { clearInterval(this.flushTimer) }],
+      ['stop config watch', async () => { await this.watcher?.close() }],
+      ['save open files', async () => { await this.filesystem?.ns.flush(undefined, { sync: true }) }],
+      ['unmount', async () => { if (this.mount !== undefined) await this.mount.unmount() }],
+      ['close contents', async () => { await this.filesystem?.close() }],
+      ['close database', async () => { await this.store?.close() }],
+      ['remove pid file', async () => { await fs.promises.rm(path.join(this.config.stateDir, 'daemon.pid'), { force: true }) }]
+    ]
+    for (const [name, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        this.log.error(`stop: ${name} failed`, { error: String(err) })
+      }
+    }
+    this.log.info('stopped', { mountpoint: this.config.mountpoint })
+  }
+}
+
+/**
+ * libfuse options. big_writes lets the kernel send writes of up to 128 KiB instead of 4 KiB (the
+ * measured difference is 33 vs ~600 MB/s); use_ino reports our inode numbers (hard links share
+ * one). No hard_remove: with it, fstat(2) of an unlinked open file fails (the kernel asks by inode,
+ * libfuse 2's high-level API knows only paths), so libfuse renames such a file to .fuse_hidden*
+ * until its last close instead. auto_cache keeps the page cache across opens while mtime and size are unchanged.
+ * attr_timeout=0 because libfuse 2's high-level API gives each path its own kernel inode: cached
+ * attributes of one hard link would not see a change made through another (nlink, ctime, size).
+ */
+function mountOptions (config: Config): string[] {
+  const options = ['big_writes', 'use_ino', 'default_permissions', 'auto_cache', 'attr_timeout=0',
+    `fsname=s3link:${config.name}`, 'subtype=s3link']
+  if (config.allowOther) options.push('allow_other')
+  return options
+}
+
+/** Tells a `mount --background` parent, which passed us a pipe as fd 3, that the mount is up. */
+function announceReady (): void {
+  if (process.env.S3LINK_READY_FD !== '3') return
+  // If the parent gave up waiting, the write fails: there is nobody left to tell.
+  fs.write(3, 'ready\n', () => fs.close(3, () => undefined))
+}

@@ -1,0 +1,439 @@
+/**
+ * POSIX operations over the namespace and local contents. No FUSE here and no S3: paths in,
+ * inodes, bytes and FsErrors out, so the semantics are testable without a mount.
+ *
+ * Permission checks are the kernel's: we mount with `default_permissions`, so the VFS checks mode
+ * bits, sticky directories (may_delete) and chown/chmod rights against the attributes we report
+ * before a request reaches us. What the kernel cannot know is checked here: existence, types,
+ * emptiness, name length, renames into a subtree of themselves.
+ *
+ * Timestamps follow Linux: a change of contents updates mtime and ctime, a change of attributes or
+ * links updates ctime, a change of a directory's entries updates its mtime and ctime, reads update
+ * atime the `relatime` way (only when atime is not newer than mtime/ctime, or is a day old).
+ */
+import { fsError } from '../util/errors'
+import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
+import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO } from '../namespace/inode'
+import { nowNs } from '../namespace/clock'
+import { ContentStore } from '../content/content'
+
+export interface Who { uid: number, gid: number }
+export type TimeArg = bigint | 'now' | 'omit'
+
+const DAY_NS = 86_400n * 1_000_000_000n
+const XATTR_CREATE = 1
+const XATTR_REPLACE = 2
+const UNCHANGED_ID = [-1, 0xffffffff]
+
+interface Handle {
+  ino: number
+  /** Content file descriptor, taken on first read or write. */
+  fd?: Promise<number>
+}
+
+export class FileSystem {
+  private readonly handles = new Map<number, Handle>()
+  private nextFh = 1
+
+  constructor (readonly ns: Namespace, readonly content: ContentStore) {}
+
+  // ---- lookup ----
+
+  async resolve (path: string): Promise<Inode> {
+    let inode = await this.ns.get(ROOT_INO)
+    for (const name of components(path)) inode = await this.child(inode, name)
+    return inode
+  }
+
+  private async child (dir: Inode, name: string): Promise<Inode> {
+    if (!isDir(dir)) throw fsError('ENOTDIR', 'a path component is not a directory')
+    const dirent = await this.ns.lookup(dir.ino, name)
+    if (dirent === undefined) throw fsError('ENOENT', `no such entry: ${name}`)
+    return await this.ns.get(dirent.ino)
+  }
+
+  /** The parent directory of path and the last component's name. */
+  private async parentOf (path: string): Promise<{ dir: Inode, name: string }> {
+    const names = components(path)
+    const name = names.pop()
+    if (name === undefined) throw fsError('EBUSY', 'the root directory cannot be replaced or removed')
+    if (Buffer.byteLength(name) > NAME_MAX) throw fsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes`)
+    let dir = await this.ns.get(ROOT_INO)
+    for (const n of names) dir = await this.child(dir, n)
+    if (!isDir(dir)) throw fsError('ENOTDIR', 'parent is not a directory')
+    return { dir, name }
+  }
+
+  getattr (path: string): Promise<Inode> {
+    return this.resolve(path)
+  }
+
+  fgetattr (fh: number): Promise<Inode> {
+    return this.ns.get(this.handle(fh).ino)
+  }
+
+  private handle (fh: number): Handle {
+    const h = this.handles.get(fh)
+    if (h === undefined) throw fsError('EBADF', `no open file handle ${fh}`)
+    return h
+  }
+
+  // ---- creating entries ----
+
+  /** A new inode in dir: owner from the caller, group from a set-group-ID directory (BSD rule). */
+  private addEntry (tx: Transaction, dir: Inode, name: string, who: Who, mode: number, extra: Partial<Inode> = {}): Inode {
+    const inheritGid = (dir.mode & S_ISGID) !== 0
+    if (isDirMode(mode) && inheritGid) mode |= S_ISGID
+    const inode = tx.newInode({
+      mode, uid: who.uid, gid: inheritGid ? dir.gid : who.gid, nlink: isDirMode(mode) ? 2 : 1, size: 0, rdev: 0, ...extra
+    })
+    tx.link(dir.ino, name, inode)
+    if (isDirMode(mode)) dir.nlink++
+    touchDir(tx, dir, inode.ctimeNs)
+    return inode
+  }
+
+  private async createEntry (path: string, who: Who, mode: number, extra: Partial<Inode> = {}): Promise<Inode> {
+    return await this.ns.mutate(async (tx) => {
+      const { dir, name } = await this.parentOf(path)
+      if (await this.ns.lookup(dir.ino, name) !== undefined) throw fsError('EEXIST', `${name} exists`)
+      return this.addEntry(tx, dir, name, who, mode, extra)
+    })
+  }
+
+  async mkdir (path: string, mode: number, who: Who): Promise<void> {
+    await this.createEntry(path, who, S_IFDIR | (mode & 0o7777))
+  }
+
+  async mknod (path: string, mode: number, rdev: number, who: Who): Promise<void> {
+    if ((mode & S_IFMT) === 0) mode |= S_IFREG
+    if ((mode & S_IFMT) === S_IFDIR || (mode & S_IFMT) === S_IFLNK) throw fsError('EINVAL', 'mknod cannot make directories or symlinks')
+    await this.createEntry(path, who, mode, { rdev })
+  }
+
+  async symlink (target: string, path: string, who: Who): Promise<void> {
+    await this.createEntry(path, who, S_IFLNK | 0o777, { target, size: Buffer.byteLength(target) })
+  }
+
+  async create (path: string, mode: number, who: Who): Promise<number> {
+    const inode = await this.createEntry(path, who, S_IFREG | (mode & 0o7777))
+    return this.openHandle(inode)
+  }
+
+  async readlink (path: string): Promise<string> {
+    const inode = await this.resolve(path)
+    if (!isSymlink(inode)) throw fsError('EINVAL', 'not a symbolic link')
+    return inode.target ?? ''
+  }
+
+  // ---- open files ----
+
+  async open (path: string): Promise<number> {
+    const inode = await this.resolve(path)
+    return this.openHandle(inode)
+  }
+
+  private openHandle (inode: Inode): number {
+    const fh = this.nextFh++
+    this.handles.set(fh, { ino: inode.ino })
+    this.ns.pin(inode.ino)
+    return fh
+  }
+
+  private contentFd (h: Handle): Promise<number> {
+    h.fd ??= this.content.acquire(h.ino)
+    return h.fd
+  }
+
+  async read (fh: number, buf: Buffer, offset: number): Promise<number> {
+    const h = this.handle(fh)
+    const inode = await this.ns.get(h.ino)
+    const n = inode.size <= offset ? 0 : await this.content.read(await this.contentFd(h), buf, offset, inode.size)
+    if (relatimeDue(inode)) {
+      inode.atimeNs = nowNs()
+      this.ns.markDirty(inode)
+    }
+    return n
+  }
+
+  async write (fh: number, buf: Buffer, offset: number): Promise<number> {
+    const h = this.handle(fh)
+    const inode = await this.ns.get(h.ino)
+    const n = await this.content.write(await this.contentFd(h), buf, offset)
+    inode.size = Math.max(inode.size, offset + n)
+    inode.mtimeNs = inode.ctimeNs = nowNs()
+    this.ns.markDirty(inode)
+    return n
+  }
+
+  /** close(2): what was written is saved (to the page cache) before close returns. */
+  async flush (fh: number): Promise<void> {
+    await this.ns.flush([this.handle(fh).ino])
+  }
+
+  async fsync (fh: number, dataOnly: boolean): Promise<void> {
+    const h = this.handle(fh)
+    if (h.fd !== undefined) await this.content.sync(h.ino, dataOnly)
+    await this.ns.flush([h.ino], { sync: true })
+  }
+
+  async release (fh: number): Promise<void> {
+    const h = this.handle(fh)
+    this.handles.delete(fh)
+    if (h.fd !== undefined) await this.content.release(h.ino)
+    await this.ns.flush([h.ino])
+    if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)
+  }
+
+  /** The last handle of a file unlinked while open is gone: now its inode and bytes can go. */
+  private async reapIfUnlinked (ino: number): Promise<void> {
+    const inode = await this.ns.get(ino).catch(() => undefined)
+    if (inode === undefined || inode.nlink > 0 || this.ns.isOpen(ino)) return
+    await this.ns.mutate(async (tx) => {
+      tx.deleteInode(inode)
+      await tx.deleteXattrs(ino)
+    })
+    await this.content.remove(ino)
+  }
+
+  /** Orphans left by a stop with files unlinked but open: deleted before the mount opens. */
+  async reapOrphans (): Promise<number> {
+    let n = 0
+    for await (const ino of this.ns.orphans()) {
+      await this.reapIfUnlinked(ino)
+      n++
+    }
+    return n
+  }
+
+  // ---- attributes ----
+
+  async truncate (path: string, size: number): Promise<void> {
+    await this.truncateInode(await this.resolve(path), size)
+  }
+
+  async ftruncate (fh: number, size: number): Promise<void> {
+    await this.truncateInode(await this.ns.get(this.handle(fh).ino), size)
+  }
+
+  private async truncateInode (inode: Inode, size: number): Promise<void> {
+    if (isDir(inode)) throw fsError('EISDIR', 'cannot truncate a directory')
+    if (!isReg(inode)) throw fsError('EINVAL', 'can only truncate regular files')
+    await this.content.truncate(inode.ino, size)
+    await this.ns.mutate(async (tx) => {
+      inode.size = size
+      inode.mtimeNs = inode.ctimeNs = nowNs()
+      tx.putInode(inode)
+    })
+  }
+
+  async chmod (path: string, mode: number): Promise<void> {
+    await this.setattr(path, (inode) => { inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777) })
+  }
+
+  async chown (path: string, uid: number, gid: number): Promise<void> {
+    await this.setattr(path, (inode) => {
+      if (!UNCHANGED_ID.includes(uid)) inode.uid = uid
+      if (!UNCHANGED_ID.includes(gid)) inode.gid = gid
+    })
+  }
+
+  async utimens (path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    await this.setattr(path, (inode, now) => {
+      if (atime !== 'omit') inode.atimeNs = atime === 'now' ? now : atime
+      if (mtime !== 'omit') inode.mtimeNs = mtime === 'now' ? now : mtime
+    })
+  }
+
+  /** Changes attributes of the inode at path and sets its ctime, as every attribute change does. */
+  private async setattr (path: string, change: (inode: Inode, now: bigint) => void): Promise<void> {
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.resolve(path)
+      const now = nowNs()
+      change(inode, now)
+      inode.ctimeNs = now
+      tx.putInode(inode)
+    })
+  }
+
+  // ---- removing and moving entries ----
+
+  async unlink (path: string): Promise<void> {
+    const gone = await this.ns.mutate(async (tx) => {
+      const { dir, name } = await this.parentOf(path)
+      const inode = await this.child(dir, name)
+      if (isDir(inode)) throw fsError('EISDIR', `${name} is a directory`)
+      tx.unlink(dir.ino, name)
+      touchDir(tx, dir, nowNs())
+      return await this.dropLink(tx, inode)
+    })
+    if (gone !== undefined) await this.content.remove(gone)
+  }
+
+  /**
+   * One name of inode is gone. Returns the inode number whose content file must be deleted after
+   * the commit, if this was the last name and nobody has it open.
+   */
+  private async dropLink (tx: Transaction, inode: Inode): Promise<number | undefined> {
+    inode.nlink = isDir(inode) ? 0 : inode.nlink - 1
+    inode.ctimeNs = nowNs()
+    if (inode.nlink > 0) { tx.putInode(inode); return undefined }
+    if (this.ns.isOpen(inode.ino)) {
+      tx.putInode(inode)
+      tx.markOrphan(inode.ino)
+      return undefined
+    }
+    tx.deleteInode(inode)
+    await tx.deleteXattrs(inode.ino)
+    return isReg(inode) ? inode.ino : undefined
+  }
+
+  async rmdir (path: string): Promise<void> {
+    await this.ns.mutate(async (tx) => {
+      const { dir, name } = await this.parentOf(path)
+      const inode = await this.child(dir, name)
+      if (!isDir(inode)) throw fsError('ENOTDIR', `${name} is not a directory`)
+      if (!await this.ns.isEmptyDir(inode.ino)) throw fsError('ENOTEMPTY', `${name} is not empty`)
+      tx.unlink(dir.ino, name)
+      dir.nlink--
+      touchDir(tx, dir, nowNs())
+      await this.dropLink(tx, inode)
+    })
+  }
+
+  async link (existing: string, path: string): Promise<void> {
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.resolve(existing)
+      if (isDir(inode)) throw fsError('EPERM', 'hard links to directories are not allowed')
+      const { dir, name } = await this.parentOf(path)
+      if (await this.ns.lookup(dir.ino, name) !== undefined) throw fsError('EEXIST', `${name} exists`)
+      tx.link(dir.ino, name, inode)
+      const now = nowNs()
+      inode.nlink++
+      inode.ctimeNs = now
+      tx.putInode(inode)
+      touchDir(tx, dir, now)
+    })
+  }
+
+  /** rename(2): atomic, replaces an existing target of a compatible type. */
+  async rename (from: string, to: string): Promise<void> {
+    const gone = await this.ns.mutate(async (tx) => {
+      const src = await this.parentOf(from)
+      const dst = await this.parentOf(to)
+      if (dst.dir.ino === src.dir.ino) dst.dir = src.dir // one object, so nlink and times add up
+      const inode = await this.child(src.dir, src.name)
+      const existing = await this.ns.lookup(dst.dir.ino, dst.name)
+      if (existing?.ino === inode.ino) return undefined // two names of one file: nothing to do
+      if (isDir(inode) && await this.isAncestor(inode, dst.dir)) {
+        throw fsError('EINVAL', 'cannot move a directory into itself')
+      }
+      const now = nowNs()
+      let drop: number | undefined
+      if (existing !== undefined) {
+        const target = await this.ns.get(existing.ino)
+        if (isDir(inode) && !isDir(target)) throw fsError('ENOTDIR', `${dst.name} is not a directory`)
+        if (!isDir(inode) && isDir(target)) throw fsError('EISDIR', `${dst.name} is a directory`)
+        if (isDir(target)) {
+          if (!await this.ns.isEmptyDir(target.ino)) throw fsError('ENOTEMPTY', `${dst.name} is not empty`)
+          dst.dir.nlink--
+        }
+        drop = await this.dropLink(tx, target)
+      }
+      tx.unlink(src.dir.ino, src.name)
+      tx.link(dst.dir.ino, dst.name, inode)
+      if (isDir(inode) && src.dir.ino !== dst.dir.ino) {
+        src.dir.nlink--
+        dst.dir.nlink++
+      }
+      inode.ctimeNs = now
+      tx.putInode(inode)
+      touchDir(tx, src.dir, now)
+      touchDir(tx, dst.dir, now)
+      return drop
+    })
+    if (gone !== undefined) await this.content.remove(gone)
+  }
+
+  /**
+   * Only the direct case is checked: moving a directory below itself deeper down is refused by the
+   * kernel (the ancestor trap of do_renameat2) before we are asked, and we keep no parent pointers.
+   */
+  private async isAncestor (dir: Inode, of: Inode): Promise<boolean> {
+    return dir.ino === of.ino
+  }
+
+  // ---- directories ----
+
+  async readdir (path: string): Promise<Array<{ name: string, ino: number, type: number }>> {
+    const dir = await this.resolve(path)
+    if (!isDir(dir)) throw fsError('ENOTDIR', 'not a directory')
+    const entries: Array<{ name: string, ino: number, type: number }> = []
+    for await (const e of this.ns.list(dir.ino)) entries.push(e)
+    return entries
+  }
+
+  // ---- extended attributes ----
+
+  async setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    checkXattrName(name)
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.resolve(path)
+      const exists = await this.ns.getXattr(inode.ino, name) !== undefined
+      if ((flags & XATTR_CREATE) !== 0 && exists) throw fsError('EEXIST', `attribute ${name} exists`)
+      if ((flags & XATTR_REPLACE) !== 0 && !exists) throw fsError('ENODATA', `no attribute ${name}`)
+      tx.setXattr(inode.ino, name, value)
+      inode.ctimeNs = nowNs()
+      tx.putInode(inode)
+    })
+  }
+
+  async getxattr (path: string, name: string): Promise<Buffer> {
+    const inode = await this.resolve(path)
+    const value = await this.ns.getXattr(inode.ino, name)
+    if (value === undefined) throw fsError('ENODATA', `no attribute ${name}`)
+    return value
+  }
+
+  async listxattr (path: string): Promise<string[]> {
+    return await this.ns.listXattrs((await this.resolve(path)).ino)
+  }
+
+  async removexattr (path: string, name: string): Promise<void> {
+    checkXattrName(name)
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.resolve(path)
+      if (await this.ns.getXattr(inode.ino, name) === undefined) throw fsError('ENODATA', `no attribute ${name}`)
+      tx.setXattr(inode.ino, name, null)
+      inode.ctimeNs = nowNs()
+      tx.putInode(inode)
+    })
+  }
+
+  /** Saves all in-memory changes and closes contents (shutdown). */
+  async close (): Promise<void> {
+    await this.ns.flush()
+    await this.content.close()
+  }
+}
+
+function components (path: string): string[] {
+  return path.split('/').filter((c) => c !== '')
+}
+
+const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
+
+function touchDir (tx: Transaction, dir: Inode, now: bigint): void {
+  dir.mtimeNs = dir.ctimeNs = now
+  tx.putInode(dir)
+}
+
+function relatimeDue (inode: Inode): boolean {
+  return inode.atimeNs <= inode.mtimeNs || inode.atimeNs <= inode.ctimeNs || nowNs() - inode.atimeNs >= DAY_NS
+}
+
+/** Only the user namespace is stored; the others belong to the kernel or to security modules. */
+function checkXattrName (name: string): void {
+  if (!name.startsWith('user.')) throw fsError('EOPNOTSUPP', `only user.* extended attributes are supported, not ${name}`)
+}
+

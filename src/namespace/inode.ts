@@ -1,0 +1,84 @@
+/**
+ * An inode as the namespace keeps it in memory, and its stored form (times as decimal strings
+ * because JSON has no 64-bit integers).
+ */
+import { constants } from 'node:fs'
+
+export const S_IFMT = constants.S_IFMT
+export const S_IFREG = constants.S_IFREG
+export const S_IFDIR = constants.S_IFDIR
+export const S_IFLNK = constants.S_IFLNK
+export const S_ISGID = 0o2000
+export const ROOT_INO = 1
+
+export interface Inode {
+  ino: number
+  /** File type and permission bits, as st_mode. */
+  mode: number
+  uid: number
+  gid: number
+  nlink: number
+  size: number
+  rdev: number
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+  /** Symlink target. */
+  target?: string
+}
+
+export interface InodeRecord {
+  mode: number
+  uid: number
+  gid: number
+  nlink: number
+  size: number
+  rdev: number
+  atime: string
+  mtime: string
+  ctime: string
+  target?: string
+}
+
+/** A directory entry: the child's inode number and file type (enough for readdir's d_ino/d_type). */
+export interface DirentRecord {
+  ino: number
+  type: number
+}
+
+export const isDir = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFDIR
+export const isReg = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFREG
+export const isSymlink = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFLNK
+
+export function encodeInode (inode: Inode): InodeRecord {
+  const record: InodeRecord = {
+    mode: inode.mode,
+    uid: inode.uid,
+    gid: inode.gid,
+    nlink: inode.nlink,
+    size: inode.size,
+    rdev: inode.rdev,
+    atime: inode.atimeNs.toString(),
+    mtime: inode.mtimeNs.toString(),
+    ctime: inode.ctimeNs.toString()
+  }
+  if (inode.target !== undefined) record.target = inode.target
+  return record
+}
+
+export function decodeInode (ino: number, r: InodeRecord): Inode {
+  const inode: Inode = {
+    ino,
+    mode: r.mode,
+    uid: r.uid,
+    gid: r.gid,
+    nlink: r.nlink,
+    size: r.size,
+    rdev: r.rdev,
+    atimeNs: BigInt(r.atime),
+    mtimeNs: BigInt(r.mtime),
+    ctimeNs: BigInt(r.ctime)
+  }
+  if (r.target !== undefined) inode.target = r.target
+  return inode
+}

@@ -1,0 +1,259 @@
+/**
+ * The namespace: inodes, directory entries and xattrs in LevelDB, with bounded caches in front.
+ *
+ * Every change to the namespace runs inside `mutate()`: one at a time (a FIFO mutex), collecting its
+ * writes in a Transaction that is committed as ONE LevelDB batch, so a crash leaves either all of an
+ * operation or none of it. Caches are updated only after the batch is written.
+ *
+ * Reads (lookup, get) do not take the mutex. A read that goes to LevelDB while a mutation commits
+ * could bring back a value older than the cache's, so a loaded value is cached only when no
+ * mutation committed during the read (`generation` unchanged).
+ *
+ * The write path of open files does not go through mutate(): it changes size and times of the cached
+ * inode in memory and marks it dirty; dirty inodes are saved by `flush()` (on close, fsync, a timer
+ * and shutdown). Open and dirty inodes are pinned in the cache, so the in-memory copy stays the one.
+ *
+ * Memory is bounded whatever the number of files: only the caches hold entries, and start-up reads
+ * no more than the `meta:` keys and the orphan list.
+ */
+import { Store, type Op } from '../store/db'
+import {
+  META_NEXT_INO, inodeKey, direntKey, xattrKey, orphanKey, direntRange, xattrRange, orphanRange,
+  childName, orphanIno
+} from '../store/keys'
+import { Mutex } from '../util/mutex'
+import { Lru } from '../util/lru'
+import { fsError } from '../util/errors'
+import {
+  type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, S_IFMT, S_IFDIR, ROOT_INO
+} from './inode'
+import { nowNs } from './clock'
+
+export const NAME_MAX = 255
+
+export interface NamespaceOptions {
+  inodeCacheSize?: number
+  direntCacheSize?: number
+}
+
+export class Namespace {
+  private readonly lock = new Mutex()
+  private readonly inodes: Lru<number, Inode>
+  private readonly dirents: Lru<string, DirentRecord>
+  /** Open-file reference counts: pinned inodes are never evicted. */
+  private readonly pins = new Map<number, number>()
+  private readonly dirty = new Set<number>()
+  private generation = 0
+  private nextIno = ROOT_INO + 1
+
+  private constructor (readonly store: Store, opts: NamespaceOptions) {
+    this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
+    this.dirents = new Lru(opts.direntCacheSize ?? 200_000)
+  }
+
+  /** Opens the namespace, creating the root directory on first use. */
+  static async open (store: Store, root: { uid: number, gid: number, mode: number }, opts: NamespaceOptions = {}): Promise<Namespace> {
+    const ns = new Namespace(store, opts)
+    ns.nextIno = (await store.get<number>(META_NEXT_INO)) ?? ROOT_INO + 1
+    if (await store.get(inodeKey(ROOT_INO)) === undefined) {
+      const t = nowNs()
+      const rootInode: Inode = {
+        ino: ROOT_INO, mode: S_IFDIR | (root.mode & 0o7777), uid: root.uid, gid: root.gid,
+        nlink: 2, size: 0, rdev: 0, atimeNs: t, mtimeNs: t, ctimeNs: t
+      }
+      await store.batch([
+        { type: 'put', key: inodeKey(ROOT_INO), value: encodeInode(rootInode) },
+        { type: 'put', key: META_NEXT_INO, value: ns.nextIno }
+      ], { sync: true })
+    }
+    return ns
+  }
+
+  // ---- reads ----
+
+  async get (ino: number): Promise<Inode> {
+    const cached = this.inodes.get(ino)
+    if (cached !== undefined) return cached
+    const generation = this.generation
+    const record = await this.store.get<InodeRecord>(inodeKey(ino))
+    if (record === undefined) throw fsError('ENOENT', `inode ${ino} does not exist`)
+    const again = this.inodes.get(ino)
+    if (again !== undefined) return again
+    const inode = decodeInode(ino, record)
+    if (generation === this.generation) this.inodes.set(ino, inode)
+    return inode
+  }
+
+  async lookup (parent: number, name: string): Promise<DirentRecord | undefined> {
+    if (Buffer.byteLength(name) > NAME_MAX) throw fsError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes`)
+    const key = direntKey(parent, name)
+    const cached = this.dirents.get(key)
+    if (cached !== undefined) return cached
+    const generation = this.generation
+    const dirent = await this.store.get<DirentRecord>(key)
+    if (dirent !== undefined && generation === this.generation) this.dirents.set(key, dirent)
+    return dirent
+  }
+
+  /** Directory entries in name order, streamed. */
+  async * list (dir: number): AsyncGenerator<{ name: string } & DirentRecord> {
+    for await (const [key, dirent] of this.store.entries<DirentRecord>(direntRange(dir))) {
+      yield { name: childName(key), ...dirent }
+    }
+  }
+
+  async isEmptyDir (dir: number): Promise<boolean> {
+    for await (const _ of this.store.keys({ ...direntRange(dir), limit: 1 })) return false
+    return true
+  }
+
+  async getXattr (ino: number, name: string): Promise<Buffer | undefined> {
+    const value = await this.store.get<string>(xattrKey(ino, name))
+    return value === undefined ? undefined : Buffer.from(value, 'base64')
+  }
+
+  async listXattrs (ino: number): Promise<string[]> {
+    const names: string[] = []
+    for await (const key of this.store.keys(xattrRange(ino))) names.push(childName(key))
+    return names
+  }
+
+  // ---- changes ----
+
+  /** Runs fn alone and commits what it wrote as one atomic batch. */
+  mutate<T> (fn: (tx: Transaction) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
+    return this.lock.run(async () => {
+      const tx = new Transaction(this)
+      const result = await fn(tx)
+      await this.commit(tx, opts.sync ?? false)
+      return result
+    })
+  }
+
+  private async commit (tx: Transaction, sync: boolean): Promise<void> {
+    const ops: Op[] = []
+    for (const inode of tx.inodes.values()) {
+      ops.push({ type: 'put', key: inodeKey(inode.ino), value: encodeInode(inode) })
+      this.dirty.delete(inode.ino)
+    }
+    for (const ino of tx.deletedInodes) ops.push({ type: 'del', key: inodeKey(ino) })
+    for (const [key, dirent] of tx.dirents) {
+      ops.push(dirent === null ? { type: 'del', key } : { type: 'put', key, value: dirent })
+    }
+    ops.push(...tx.extra)
+    if (tx.allocated) ops.push({ type: 'put', key: META_NEXT_INO, value: this.nextIno })
+    this.generation++
+    try {
+      await this.store.batch(ops, { sync })
+    } catch (err) {
+      // The in-memory objects may already carry the change: forget them so the next read reloads
+      // what the database really holds.
+      for (const ino of [...tx.inodes.keys(), ...tx.deletedInodes]) this.inodes.delete(ino)
+      for (const key of tx.dirents.keys()) this.dirents.delete(key)
+      throw err
+    }
+    for (const inode of tx.inodes.values()) this.inodes.set(inode.ino, inode)
+    for (const ino of tx.deletedInodes) { this.inodes.delete(ino); this.dirty.delete(ino) }
+    for (const [key, dirent] of tx.dirents) {
+      if (dirent === null) this.dirents.delete(key)
+      else this.dirents.set(key, dirent)
+    }
+  }
+
+  allocateIno (): number {
+    return this.nextIno++
+  }
+
+  // ---- open files ----
+
+  pin (ino: number): void {
+    this.pins.set(ino, (this.pins.get(ino) ?? 0) + 1)
+  }
+
+  /** Returns true when this was the last open reference. */
+  unpin (ino: number): boolean {
+    const n = (this.pins.get(ino) ?? 1) - 1
+    if (n > 0) { this.pins.set(ino, n); return false }
+    this.pins.delete(ino)
+    return true
+  }
+
+  isOpen (ino: number): boolean {
+    return this.pins.has(ino)
+  }
+
+  /** The cached inode changed in memory (size, times of an open file): save it at the next flush. */
+  markDirty (inode: Inode): void {
+    this.dirty.add(inode.ino)
+  }
+
+  /** Saves dirty inodes (all, or the given ones) in one batch. */
+  async flush (inos?: number[], opts: { sync?: boolean } = {}): Promise<void> {
+    const wanted = (inos ?? [...this.dirty]).filter((ino) => this.dirty.has(ino))
+    if (wanted.length === 0 && opts.sync !== true) return
+    await this.mutate(async (tx) => {
+      for (const ino of wanted) {
+        const inode = this.inodes.get(ino)
+        if (inode !== undefined && inode.nlink > 0) tx.putInode(inode)
+        else this.dirty.delete(ino)
+      }
+    }, opts)
+  }
+
+  /** Inodes unlinked while open when the daemon stopped: their content is garbage now. */
+  async * orphans (): AsyncGenerator<number> {
+    for await (const key of this.store.keys(orphanRange)) yield orphanIno(key)
+  }
+}
+
+/** The writes of one namespace operation; committed by Namespace.mutate as one batch. */
+export class Transaction {
+  readonly inodes = new Map<number, Inode>()
+  readonly deletedInodes = new Set<number>()
+  readonly dirents = new Map<string, DirentRecord | null>()
+  readonly extra: Op[] = []
+  allocated = false
+
+  constructor (private readonly ns: Namespace) {}
+
+  newInode (fields: Omit<Inode, 'ino' | 'atimeNs' | 'mtimeNs' | 'ctimeNs'>): Inode {
+    const t = nowNs()
+    const inode: Inode = { ino: this.ns.allocateIno(), atimeNs: t, mtimeNs: t, ctimeNs: t, ...fields }
+    this.allocated = true
+    this.inodes.set(inode.ino, inode)
+    return inode
+  }
+
+  putInode (inode: Inode): void {
+    this.inodes.set(inode.ino, inode)
+  }
+
+  deleteInode (inode: Inode): void {
+    this.inodes.delete(inode.ino)
+    this.deletedInodes.add(inode.ino)
+    this.extra.push({ type: 'del', key: orphanKey(inode.ino) })
+  }
+
+  /** Removes every xattr of a deleted inode. */
+  async deleteXattrs (ino: number): Promise<void> {
+    for (const name of await this.ns.listXattrs(ino)) this.extra.push({ type: 'del', key: xattrKey(ino, name) })
+  }
+
+  link (parent: number, name: string, child: Inode): void {
+    this.dirents.set(direntKey(parent, name), { ino: child.ino, type: child.mode & S_IFMT })
+  }
+
+  unlink (parent: number, name: string): void {
+    this.dirents.set(direntKey(parent, name), null)
+  }
+
+  markOrphan (ino: number): void {
+    this.extra.push({ type: 'put', key: orphanKey(ino), value: 1 })
+  }
+
+  setXattr (ino: number, name: string, value: Buffer | null): void {
+    const key = xattrKey(ino, name)
+    this.extra.push(value === null ? { type: 'del', key } : { type: 'put', key, value: value.toString('base64') })
+  }
+}
+

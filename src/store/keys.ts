@@ -1,0 +1,43 @@
+/**
+ * The LevelDB key schema: every key the daemon stores, in one place, each with one builder.
+ * Nothing else concatenates key strings.
+ *
+ *   meta:fs                    → FsMeta          identity of this file system (id, name, created)
+ *   meta:next-ino              → number          next inode number to hand out
+ *   ino:<ino16>                → InodeRecord     one inode: type+mode, owner, size, times, nlink, target
+ *   dirent:<parent16>/<name>   → DirentRecord    one directory entry: child inode and its type bits
+ *   xattr:<ino16>/<name>       → string          one extended attribute, value in base64
+ *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
+ *
+ * Inode numbers are fixed-width lower-case hex (16 digits) so that key order is numeric order and a
+ * directory's entries, or an inode's xattrs, are one contiguous range: `<prefix>/` .. `<prefix>0`
+ * ('0' is the character after '/').
+ */
+
+export const META_FS = 'meta:fs'
+export const META_NEXT_INO = 'meta:next-ino'
+
+export function inoHex(ino: number): string {
+  return ino.toString(16).padStart(16, '0')
+}
+
+export const inodeKey = (ino: number): string => `ino:${inoHex(ino)}`
+export const direntKey = (parent: number, name: string): string => `dirent:${inoHex(parent)}/${name}`
+export const xattrKey = (ino: number, name: string): string => `xattr:${inoHex(ino)}/${name}`
+export const orphanKey = (ino: number): string => `orphan:${inoHex(ino)}`
+
+/** Bounds of the range holding every key `<prefix>/…` for one inode. */
+export interface Range { gt: string, lt: string }
+const childRange = (prefix: string): Range => ({ gt: `${prefix}/`, lt: `${prefix}0` })
+export const direntRange = (parent: number): Range => childRange(`dirent:${inoHex(parent)}`)
+export const xattrRange = (ino: number): Range => childRange(`xattr:${inoHex(ino)}`)
+export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
+
+/** The name part of a key built by direntKey or xattrKey. */
+export function childName(key: string): string {
+  return key.slice(key.indexOf('/') + 1)
+}
+
+export function orphanIno(key: string): number {
+  return parseInt(key.slice('orphan:'.length), 16)
+}
