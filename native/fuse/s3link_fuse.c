@@ -18,6 +18,10 @@
  *    handler, an fs.read still in flight on the libuv pool) may keep using them after the reply.
  *  - Every value from JS is type- and range-checked; anything wrong answers -EIO.
  *
+ * Unlinked open files: handlers get hard_remove semantics (unlink at unlink time, then path null
+ * and the fh), emulated on top of libfuse's hiding so that fstat(2) keeps working ("Unlinked open
+ * files" below). Do not pass hard_remove to libfuse (src/fuse/native.ts filters it out).
+ *
  * Exports:
  *   mount(mountpoint: string, options: string, dispatch: Function): handle
  *   unmount(handle): Promise<void>
@@ -1171,6 +1175,20 @@ static void env_cleanup(void *arg) {
   detach_if_mounted(m);
 }
 
+/* process.exit() and fatal exceptions end the process through exit(3) without running the env
+ * cleanup hooks: detach there too, so that no dead mount ("Transport endpoint is not connected")
+ * is left behind. (Killed by a signal, the kernel ends the connection and the mount stays stale.) */
+static void detach_all_at_exit(void) {
+  pthread_mutex_lock(&mounts_lock);
+  for (mount_t *m = mounts; m; m = m->next) {
+    if (m->state != ST_UNMOUNTED) detach_if_mounted(m);
+  }
+  pthread_mutex_unlock(&mounts_lock);
+}
+
+static void register_atexit(void) { atexit(detach_all_at_exit); }
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
 static void mount_handle_finalize(napi_env env, void *data, void *hint) {
   mount_t *m = data;
   m->handle_gone = true;
@@ -1292,6 +1310,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
   /* Signals belong to Node's main thread: block them all in the loop thread (and so its workers). */
   pthread_once(&wake_once, install_wake_handler);
+  pthread_once(&atexit_once, register_atexit);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);

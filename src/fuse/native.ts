@@ -161,7 +161,10 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
   for (const o of opts.options) {
     if (typeof o !== 'string' || o.length === 0) throw new TypeError(`mount: bad option ${JSON.stringify(o)}`)
   }
-  const handle = a.mount(mnt, opts.options.map(escapeOption).join(','), makeDispatch(a, ops, opts.timeoutMs))
+  // hard_remove is what handlers see in any case, but libfuse's own hard_remove makes fstat(2) of an
+  // unlinked open file fail (ENOENT): the binding emulates it on top of libfuse's hiding instead.
+  const options = opts.options.filter((o) => o !== 'hard_remove')
+  const handle = a.mount(mnt, options.map(escapeOption).join(','), makeDispatch(a, ops, opts.timeoutMs))
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {

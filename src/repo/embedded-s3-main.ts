@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { startEmbeddedS3, type EmbeddedS3Options } from './embedded-s3';
 
 function usage(message: string): never {
-  process.stderr.write(`embedded-s3: ${message}\nusage: embedded-s3-main --directory DIR [--port N] [--address A] [--bucket NAME ...] [--verbose]\n`);
+  const synopsis = 'embedded-s3-main --directory DIR [--port N] [--address A] [--bucket NAME ...] [--verbose]';
+  process.stderr.write(`embedded-s3: ${message}\nusage: ${synopsis}\n`);
   process.exit(2);
 }
 

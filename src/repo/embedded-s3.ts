@@ -424,7 +424,7 @@ export class EmbeddedStore extends FilesystemStore {
   }
 
   async putObject(object: S3ObjectLike): Promise<{ size: number; md5: string }> {
-    if (!object.content) throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header');
+    if (!object.content) throw new S3Error('IncompleteBody', 'The request body is missing');
     await this.rememberKey(object.bucket, object.key);
     const { temp, size, md5 } = await this.writeContent(object.bucket, object.content);
     await this.renameInto(temp, this.getResourcePath(object.bucket, object.key, 'object'));
@@ -501,7 +501,11 @@ export class EmbeddedStore extends FilesystemStore {
     return { size, md5 };
   }
 
-  async putObjectMultipart(bucket: string, uploadId: string, parts: Array<{ number: number; etag: string }>): Promise<{ size: number; md5: string }> {
+  async putObjectMultipart(
+    bucket: string,
+    uploadId: string,
+    parts: Array<{ number: number; etag: string }>,
+  ): Promise<{ size: number; md5: string }> {
     const uploadDir = this.uploadPath(bucket, uploadId);
     const key = await fsp.readFile(path.join(uploadDir, 'key'), 'utf8').catch((err: unknown) => {
       if (isErrno(err, 'ENOENT')) throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
@@ -520,10 +524,10 @@ export class EmbeddedStore extends FilesystemStore {
   private async checkPart(uploadDir: string, part: { number: number; etag: string }): Promise<void> {
     const md5 = await fsp.readFile(path.join(uploadDir, `${part.number}.md5`), 'utf8').catch(() => undefined);
     if (md5 === undefined || md5 !== part.etag) {
-      throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part\'s entity tag.', {
-        PartNumber: part.number,
-        ETag: part.etag,
-      });
+      const message =
+        'One or more of the specified parts could not be found. The part might not have been uploaded, ' +
+        "or the specified entity tag might not have matched the part's entity tag.";
+      throw new S3Error('InvalidPart', message, { PartNumber: part.number, ETag: part.etag });
     }
   }
 
@@ -686,7 +690,9 @@ function parseStart(ctx: KoaContext, v2: boolean): Pick<ListRequest, 'marker' | 
 function parseListRequest(ctx: KoaContext): ListRequest {
   const v2 = queryParam(ctx, 'list-type') === '2';
   const encoding = queryParam(ctx, 'encoding-type');
-  if (encoding !== undefined && encoding !== 'url') throw invalidArgument('Invalid Encoding Method specified in Request', 'encoding-type', encoding);
+  if (encoding !== undefined && encoding !== 'url') {
+    throw invalidArgument('Invalid Encoding Method specified in Request', 'encoding-type', encoding);
+  }
   const maxKeysRaw = queryParam(ctx, 'max-keys');
   return {
     v2,

@@ -29,8 +29,9 @@ t.test('kill -9: every file closed or fsynced is there after restart', async (t)
   // Closed files, a renamed directory, a removed file: all acknowledged before the kill.
   t.equal((await fs.sh('for i in $(seq 1 200); do echo $i > a/n$i; done && mv a/b a/moved && rm a/n7')).code, 0)
   // A file kept open and fsynced (python: write, fsync, keep the descriptor) while the daemon dies.
-  const fsynced = fs.sh('python3 -c "import os,sys,time; f=open(\'open-file\',\'wb\'); f.write(b\'x\'*100000); ' +
-    'f.flush(); os.fsync(f.fileno()); print(\'synced\', flush=True); time.sleep(5)"')
+  // It also holds a file it unlinked: its inode must outlive the name, then go at the restart.
+  const fsynced = fs.sh('echo v > victim && python3 -c "import os,sys,time; v=open(\'victim\'); os.unlink(\'victim\'); ' +
+    'f=open(\'open-file\',\'wb\'); f.write(b\'x\'*100000); f.flush(); os.fsync(f.fileno()); time.sleep(5)"')
   await waitFor(async () => (await fs.sh('test -s open-file')).code === 0)
   await new Promise((resolve) => setTimeout(resolve, 300))
   const before = await fs.sh(FINGERPRINT + ' | grep -v open-file')
@@ -41,6 +42,8 @@ t.test('kill -9: every file closed or fsynced is there after restart', async (t)
   t.match(fs.readLog(), /stale mount/)
   const after = await fs.sh(FINGERPRINT + ' | grep -v open-file')
   t.equal(after.stdout, before.stdout)
+  t.ok(fs.readLog().split('\n').some((l) => l.includes('removed files unlinked while open') && l.includes('"count":1')),
+    'its inode was reaped')
   t.equal((await fs.sh('stat -c %s open-file')).stdout, '100000\n', 'the fsynced bytes survived')
   t.equal((await fs.sh('cat a/n200; test -e a/n7 || echo gone')).stdout, '200\ngone\n')
 })

@@ -255,11 +255,34 @@ t.test('native FUSE binding', async (t) => {
     t.ok(after.readNullPath > before.readNullPath, 'read got path null')
   })
 
-  t.test('fstat of an unlinked open file', { todo: 'libfuse 2 high-level API: the kernel sends no fh with GETATTR, so a removed node (hard_remove) gets ENOENT' }, async (t) => {
+  t.test('an unlinked open file: fstat, write, truncate, and nothing left afterwards', async (t) => {
     const f = p('unlinked2')
-    await sh('printf x > "$1"', f)
-    const r = await sh('exec 3<"$1" && rm "$1" && cat <&3', f)
-    t.equal(r.stdout, 'x', r.stderr)
+    t.equal((await sh('printf abc > "$1"', f)).code, 0)
+    const before = await fsys.stats()
+    // cat and tail fstat their input; the kernel sends GETATTR without a handle for that
+    const r = await sh([
+      'exec 3<>"$1" && rm "$1"',
+      'cat <&3 && echo',
+      'printf defgh >&3 && stat -L -c %s /dev/fd/3',
+      '"$2" -e "require(\'fs\').ftruncateSync(3, 2)" && stat -L -c %s /dev/fd/3',
+      'ls -a "$(dirname "$1")"'
+    ].join(' && '), f, process.execPath)
+    t.equal(r.code, 0, r.stderr)
+    const lines = r.stdout.split('\n')
+    t.same(lines.slice(0, 3), ['abc', '8', '2'], 'read, fstat after a write, fstat after a truncate')
+    t.notOk(lines.some((l) => l.includes('unlinked2') || l.includes('.fuse_hidden')), 'not listed, no hidden name shown')
+    const after = await fsys.stats()
+    t.ok(after.fgetattrNullPath > before.fgetattrNullPath, 'fgetattr got path null')
+    t.equal(after.unlinks.filter((u: string) => u === '/unlinked2').length, 1, 'JS saw exactly one unlink, of the real name')
+    t.notOk(after.seenHiddenName, 'JS never saw a .fuse_hidden name')
+    t.same(after.openHandles, 0, 'every handle released')
+  })
+
+  t.test('rename over a file that is still open', async (t) => {
+    await sh('printf old > "$1" && printf new > "$2"', p('target'), p('source'))
+    const r = await sh('exec 3<"$1" && mv "$2" "$1" && cat "$1" && echo && cat <&3', p('target'), p('source'))
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, 'new\nold', 'the new file under the name, the old content through the open fd')
   })
 
   t.test('bad handlers never hang or crash the daemon', async (t) => {
@@ -280,7 +303,7 @@ t.test('native FUSE binding', async (t) => {
 
   t.test('unmount on SIGTERM leaves nothing behind', async (t) => {
     const exit = await fsys.stop()
-    t.same(exit, { code: 0, signal: null }, `exited by itself once unmounted\n${fsys.output()}`)
+    t.same(exit, { code: 0, signal: null }, 'exited by itself once unmounted', { output: fsys.output() })
     t.match(fsys.output(), /unmounted/)
     t.notOk(await mounted(fsys.mnt), 'not in /proc/mounts')
   })
@@ -296,11 +319,39 @@ t.test('unmount while a file is held open (busy: falls back to a lazy unmount)',
 
   const started = Date.now()
   const exit = await fsys.stop(20_000)
-  t.same(exit, { code: 0, signal: null }, `exited by itself\n${fsys.output()}`)
+  t.same(exit, { code: 0, signal: null }, 'exited by itself', { output: fsys.output() })
   t.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`)
   t.match(fsys.output(), /unmounting lazily/)
   t.notOk(await mounted(fsys.mnt), 'not in /proc/mounts')
   t.equal(holder.exitCode, null, 'the holder was not disturbed')
+})
+
+t.test('process.exit() while mounted leaves no dead mount behind', async (t) => {
+  if ((await prerequisites()) !== undefined) { t.skip('prerequisites missing'); return }
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-native-exit-'))
+  const mnt = path.join(dir, 'mnt')
+  await fs.promises.mkdir(mnt)
+  t.teardown(async () => {
+    if (await mounted(mnt)) await run('fusermount', ['-u', '-z', mnt])
+    await fs.promises.rm(dir, { recursive: true, force: true })
+  })
+  const script = `
+    const { mountFuse } = require(${JSON.stringify(path.join(REPO, 'dist/fuse/native.js'))})
+    const root = { ino: 1, mode: 0o40755, nlink: 2, uid: 0, gid: 0, rdev: 0, size: 0, blocks: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n }
+    const ops = { getattr: (p, c, reply) => p === '/' ? reply(0, root) : reply(-2) }
+    mountFuse(process.argv[1], ops, { options: [], timeoutMs: 1000 }).then(() => {
+      console.log('mounted')
+      setTimeout(() => process.exit(3), 200)
+    })`
+  let seenMounted = false
+  const child = spawn(process.execPath, ['-e', script, mnt], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  child.stdout!.on('data', () => { void mounted(mnt).then((m) => { seenMounted ||= m }) })
+  const exit = await waitExit(child, 15_000)
+  t.same(exit, { code: 3, signal: null })
+  t.ok(seenMounted, 'was mounted')
+  t.notOk(await mounted(mnt), 'not in /proc/mounts after exit')
+  t.equal((await run('stat', ['-c', '%F', mnt])).stdout, 'directory\n', 'the mountpoint is a plain directory again')
 })
 
 t.test('sdNotify', async (t) => {

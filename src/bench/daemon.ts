@@ -1,0 +1,114 @@
+/**
+ * One s3link file system for the benchmark: `s3link init` into a directory of the benchmark's temp
+ * root, then `s3link mount` as a child process (the same way the tests start it: a pipe as fd 3
+ * with S3LINK_READY_FD=3, "ready" once mounted). `bin/s3link` is the daemon process itself, so the
+ * child's pid is the one whose memory is measured.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import readline from 'node:readline'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { run, mountsUnder, onCleanup } from './proc'
+
+export const REPO = path.resolve(__dirname, '../..')
+export const CLI = path.join(REPO, 'bin/s3link')
+
+export interface Memory { rssKiB: number, hwmKiB: number }
+
+export class BenchFs {
+  daemon?: ChildProcess
+  private readonly unregister: () => void
+
+  constructor (readonly dir: string, readonly name: string) {
+    this.unregister = onCleanup(() => this.destroy())
+  }
+
+  get mountpoint (): string { return path.join(this.dir, 'mnt') }
+  get stateDir (): string { return path.join(this.dir, 'state') }
+  get configPath (): string { return path.join(this.dir, `${this.name}.yaml`) }
+  get logPath (): string { return path.join(this.dir, 'daemon.log') }
+  get pid (): number {
+    if (this.daemon?.pid === undefined) throw new Error(`file system ${this.name} is not mounted`)
+    return this.daemon.pid
+  }
+
+  p (...parts: string[]): string { return path.join(this.mountpoint, ...parts) }
+
+  async init (): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true })
+    const r = await run(process.execPath, [CLI, 'init', this.name, '--mountpoint', this.mountpoint,
+      '--state-dir', this.stateDir, '--config', this.configPath])
+    if (r.code !== 0) throw new Error(`s3link init ${this.name} failed: ${r.stderr.trim()}`)
+  }
+
+  /**
+   * Starts the daemon and resolves with the seconds from spawn to its "ready" line. `env` is added
+   * to the daemon's environment (e.g. NODE_OPTIONS for profiling).
+   */
+  async mount (env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<number> {
+    const log = fs.openSync(this.logPath, 'a')
+    const start = process.hrtime.bigint()
+    const child = spawn(process.execPath, [CLI, 'mount', this.name, '--config', this.configPath], {
+      stdio: ['ignore', log, log, 'pipe'],
+      env: { ...process.env, ...env, S3LINK_READY_FD: '3' }
+    })
+    fs.closeSync(log)
+    this.daemon = child
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const lines = readline.createInterface({ input: child.stdio[3] as NodeJS.ReadableStream })
+        const timer = setTimeout(() => reject(new Error(`daemon not ready after ${timeoutMs} ms:\n${this.logTail()}`)), timeoutMs)
+        lines.once('line', () => { clearTimeout(timer); lines.close(); resolve() })
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer)
+          reject(new Error(`daemon exited (${code ?? signal}) before mounting:\n${this.logTail()}`))
+        })
+        child.once('error', (err) => { clearTimeout(timer); reject(err) })
+      })
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+    return Number(process.hrtime.bigint() - start) / 1e9
+  }
+
+  logTail (lines = 20): string {
+    try { return fs.readFileSync(this.logPath, 'utf8').trim().split('\n').slice(-lines).join('\n') } catch { return '' }
+  }
+
+  /** VmRSS and VmHWM of the daemon process. */
+  async memory (): Promise<Memory> {
+    const status = await fs.promises.readFile(`/proc/${this.pid}/status`, 'utf8')
+    const field = (name: string): number => Number(/^(\w+):\s+(\d+) kB/m.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[2] ?? NaN)
+    return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') }
+  }
+
+  /** SIGTERM (the daemon unmounts and exits), SIGKILL after 30 s; then no mount may be left. */
+  async stop (): Promise<number | null> {
+    const child = this.daemon
+    this.daemon = undefined
+    let code: number | null = null
+    if (child !== undefined) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+        child.kill('SIGTERM')
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+        code = await exited
+        clearTimeout(timer)
+      } else {
+        code = child.exitCode
+      }
+    }
+    if ((await mountsUnder(this.mountpoint)).length > 0) await run('fusermount', ['-uz', this.mountpoint])
+    return code
+  }
+
+  /** Stops the daemon and deletes everything of this file system (never through a live mount). */
+  async destroy (): Promise<void> {
+    this.unregister()
+    await this.stop()
+    const left = await mountsUnder(this.dir)
+    if (left.length > 0) throw new Error(`not deleting ${this.dir}: still mounted at ${left.join(', ')}`)
+    await fs.promises.rm(this.dir, { recursive: true, force: true })
+  }
+}
