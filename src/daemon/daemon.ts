@@ -21,7 +21,9 @@ import { fuseOps } from '../fuse/adapter'
 import { mountFuse, sdNotify, type FuseMount } from '../fuse/native'
 import { type Config, loadConfig } from './config'
 import { createLogger, type Logger } from './logger'
-import { prepareMountpoint } from './mountpoint'
+import { prepareMountpoint, isMounted } from './mountpoint'
+
+const MOUNT_WATCH_MS = 2000
 import type { FsMeta } from './init'
 import { UsageError } from '../util/errors'
 
@@ -30,6 +32,7 @@ export class Daemon {
   private filesystem?: FileSystem
   private mount?: FuseMount
   private flushTimer?: NodeJS.Timeout
+  private mountWatch?: NodeJS.Timeout
   private watcher?: FSWatcher
   private stopping?: Promise<void>
 
@@ -70,6 +73,7 @@ export class Daemon {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)
     this.watchConfig()
+    this.watchMount()
     await fs.promises.writeFile(path.join(config.stateDir, 'daemon.pid'), `${process.pid}\n`)
     log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint })
     sdNotify(`READY=1\nSTATUS=mounted at ${config.mountpoint}\nMAINPID=${process.pid}`)
@@ -90,6 +94,20 @@ export class Daemon {
     })
   }
 
+  /**
+   * `umount DIR` from outside (how fstab mounts are stopped at shutdown) ends libfuse's loop without
+   * telling us; the binding has no callback for it, so we look for our mount now and then.
+   */
+  private watchMount (): void {
+    this.mountWatch = setInterval(() => {
+      isMounted(this.config.mountpoint).then((mounted) => {
+        if (mounted || this.stopping !== undefined) return
+        this.log.warn('unmounted from outside: stopping', { mountpoint: this.config.mountpoint })
+        this.stop().finally(() => process.exit(0))
+      }, (err: unknown) => this.log.error('cannot read the mount table', { error: String(err) }))
+    }, MOUNT_WATCH_MS)
+  }
+
   stop (): Promise<void> {
     this.stopping ??= this.close()
     return this.stopping
@@ -97,7 +115,7 @@ export class Daemon {
 
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
-      ['stop timers', () => { clearInterval(this.flushTimer) }],
+      ['stop timers', () => { clearInterval(this.flushTimer); clearInterval(this.mountWatch) }],
       ['stop config watch', async () => { await this.watcher?.close() }],
       ['save open files', async () => { await this.filesystem?.ns.flush(undefined, { sync: true }) }],
       ['unmount', async () => { if (this.mount !== undefined) await this.mount.unmount() }],

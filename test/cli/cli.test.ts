@@ -87,3 +87,11 @@ t.test('unknown commands and options are usage errors', async (t) => {
   t.equal(help.code, 0)
   t.match(help.stdout, /init.*mount.*unmount.*status.*demo/s)
 })
+
+t.test('an unmount from outside (umount, as at shutdown) stops the daemon cleanly', async (t) => {
+  const tfs = await startFs(t)
+  const exited = new Promise<number | null>((resolve) => tfs.daemon?.once('exit', resolve))
+  t.equal((await run('umount', [tfs.mountpoint])).code, 0)
+  t.equal(await exited, 0, 'the daemon exits 0')
+  t.match(tfs.readLog(), /unmounted from outside/)
+})
