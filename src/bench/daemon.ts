@@ -42,15 +42,15 @@ export class BenchFs {
   }
 
   /**
-   * Starts the daemon and resolves with the seconds from spawn to its "ready" line. `env` is added
-   * to the daemon's environment (e.g. NODE_OPTIONS for profiling).
+   * Starts the daemon and resolves with the seconds from spawn to its "ready" line. `nodeArgs` go to
+   * node before the script (e.g. --cpu-prof, which NODE_OPTIONS does not accept).
    */
-  async mount (env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<number> {
+  async mount (nodeArgs: string[] = [], timeoutMs = 120_000): Promise<number> {
     const log = fs.openSync(this.logPath, 'a')
     const start = process.hrtime.bigint()
-    const child = spawn(process.execPath, [CLI, 'mount', this.name, '--config', this.configPath], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'mount', this.name, '--config', this.configPath], {
       stdio: ['ignore', log, log, 'pipe'],
-      env: { ...process.env, ...env, S3LINK_READY_FD: '3' }
+      env: { ...process.env, S3LINK_READY_FD: '3' }
     })
     fs.closeSync(log)
     this.daemon = child

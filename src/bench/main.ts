@@ -49,9 +49,7 @@ const GOAL_STARTUP_S = 5
 
 const MB = 1e6
 
-const daemonEnv = (): NodeJS.ProcessEnv => PROFILE_DIR === undefined
-  ? {}
-  : { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(PROFILE_DIR)}`.trim() }
+const daemonArgs = (): string[] => PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR)}`]
 
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
 
@@ -188,7 +186,7 @@ async function main (): Promise<void> {
     const s3 = new BenchFs(path.join(root, 'fs-main'), 'benchmain')
     try {
       await s3.init()
-      const startup = await s3.mount(daemonEnv())
+      const startup = await s3.mount(daemonArgs())
       report.absolute('start-up', 'start-up, empty file system (spawn → ready)', 's', startup)
       const mnt = s3.mountpoint
 
@@ -260,7 +258,7 @@ async function main (): Promise<void> {
       log(`${section}: ${popResult.inodes} inodes written in ${popResult.seconds.toFixed(1)} s; mounting`)
 
       const mb = async (): Promise<number> => (await big.memory()).rssKiB * 1024 / MB
-      const startup1 = await big.mount(daemonEnv())
+      const startup1 = await big.mount(daemonArgs())
       report.absolute(section, 'start-up, 1st mount after populating', 's', startup1, GOAL_STARTUP_S, true)
       report.absolute(section, 'RSS after mount', 'MB', await mb(), GOAL_RSS_MB)
 
@@ -287,7 +285,7 @@ async function main (): Promise<void> {
 
       log(`${section}: restarting`)
       await big.stop()
-      const startup2 = await big.mount(daemonEnv())
+      const startup2 = await big.mount(daemonArgs())
       report.absolute(section, 'start-up, restart', 's', startup2, GOAL_STARTUP_S, true)
       report.absolute(section, 'RSS after restart', 'MB', await mb(), GOAL_RSS_MB)
       await big.stop()

@@ -87,6 +87,7 @@ export class FileSystem {
     const inode = tx.newInode({
       mode, uid: who.uid, gid: inheritGid ? dir.gid : who.gid, nlink: isDirMode(mode) ? 2 : 1, size: 0, rdev: 0, ...extra
     })
+    if (isDirMode(mode)) inode.parent = dir.ino
     tx.link(dir.ino, name, inode)
     if (isDirMode(mode)) dir.nlink++
     touchDir(tx, dir, inode.ctimeNs)
@@ -345,6 +346,7 @@ export class FileSystem {
       if (isDir(inode) && src.dir.ino !== dst.dir.ino) {
         src.dir.nlink--
         dst.dir.nlink++
+        inode.parent = dst.dir.ino
       }
       inode.ctimeNs = now
       tx.putInode(inode)
@@ -355,12 +357,14 @@ export class FileSystem {
     if (gone !== undefined) await this.content.remove(gone)
   }
 
-  /**
-   * Only the direct case is checked: moving a directory below itself deeper down is refused by the
-   * kernel (the ancestor trap of do_renameat2) before we are asked, and we keep no parent pointers.
-   */
+  /** Whether dir is of, or one of its ancestors (walking up the parent links of directories). */
   private async isAncestor (dir: Inode, of: Inode): Promise<boolean> {
-    return dir.ino === of.ino
+    let d = of
+    while (true) {
+      if (d.ino === dir.ino) return true
+      if (d.parent === undefined || d.ino === ROOT_INO) return false
+      d = await this.ns.get(d.parent)
+    }
   }
 
   // ---- directories ----

@@ -25,6 +25,8 @@ export interface Inode {
   ctimeNs: bigint
   /** Symlink target. */
   target?: string
+  /** A directory's parent (directories have exactly one), so renames can refuse to create cycles. */
+  parent?: number
 }
 
 export interface InodeRecord {
@@ -38,6 +40,7 @@ export interface InodeRecord {
   mtime: string
   ctime: string
   target?: string
+  parent?: number
 }
 
 /** A directory entry: the child's inode number and file type (enough for readdir's d_ino/d_type). */
@@ -63,6 +66,7 @@ export function encodeInode (inode: Inode): InodeRecord {
     ctime: inode.ctimeNs.toString()
   }
   if (inode.target !== undefined) record.target = inode.target
+  if (inode.parent !== undefined) record.parent = inode.parent
   return record
 }
 
@@ -80,5 +84,6 @@ export function decodeInode (ino: number, r: InodeRecord): Inode {
     ctimeNs: BigInt(r.ctime)
   }
   if (r.target !== undefined) inode.target = r.target
+  if (r.parent !== undefined) inode.parent = r.parent
   return inode
 }

@@ -18,7 +18,7 @@
  */
 import { Store, type Op } from '../store/db'
 import {
-  META_NEXT_INO, inodeKey, direntKey, xattrKey, orphanKey, direntRange, xattrRange, orphanRange,
+  META_NEXT_INO, META_SYNCED, inodeKey, direntKey, xattrKey, orphanKey, direntRange, xattrRange, orphanRange,
   childName, orphanIno
 } from '../store/keys'
 import { Mutex } from '../util/mutex'
@@ -142,6 +142,9 @@ export class Namespace {
     }
     ops.push(...tx.extra)
     if (tx.allocated) ops.push({ type: 'put', key: META_NEXT_INO, value: this.nextIno })
+    // A sync batch flushes LevelDB's log, and with it every earlier write: fsync(2) of a file whose
+    // metadata is already saved (but not yet on disk) still needs one, so write something.
+    if (sync && ops.length === 0) ops.push({ type: 'put', key: META_SYNCED, value: Date.now() })
     this.generation++
     try {
       await this.store.batch(ops, { sync })

@@ -4,6 +4,7 @@
  *
  *   meta:fs                    → FsMeta          identity of this file system (id, name, created)
  *   meta:next-ino              → number          next inode number to hand out
+ *   meta:synced                → number          time of the last fsync(2) that had nothing else to write
  *   ino:<ino16>                → InodeRecord     one inode: type+mode, owner, size, times, nlink, target
  *   dirent:<parent16>/<name>   → DirentRecord    one directory entry: child inode and its type bits
  *   xattr:<ino16>/<name>       → string          one extended attribute, value in base64
@@ -16,6 +17,7 @@
 
 export const META_FS = 'meta:fs'
 export const META_NEXT_INO = 'meta:next-ino'
+export const META_SYNCED = 'meta:synced'
 
 export function inoHex(ino: number): string {
   return ino.toString(16).padStart(16, '0')
