@@ -71,7 +71,8 @@ s3link demo is running.
 Try, in another terminal:
   cp -a /usr/share/doc/bash ${mountpoint}/
   ls -l ${mountpoint}/bash && sha256sum ${mountpoint}/bash/*
-  cd ${mountpoint} && git init repo && echo hi > repo/hello && git -C repo add . && git -C repo commit -qm hi
+  cd ${mountpoint} && git init -q repo && echo hi > repo/hello && git -C repo add hello &&
+    git -C repo -c user.name=you -c user.email=you@example.com commit -qm hi && git -C repo log --oneline
   df -h ${mountpoint}
 
 Everything persists: stop with Ctrl-C, run the demo again, and the files are still there.
