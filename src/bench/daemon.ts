@@ -8,12 +8,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { run, mountsUnder, onCleanup } from './proc'
+import * as proc from './proc'
+import { run, mountsUnder, onCleanup, AbortedError } from './proc'
 
 export const REPO = path.resolve(__dirname, '../..')
 export const CLI = path.join(REPO, 'bin/s3link')
 
-export interface Memory { rssKiB: number, hwmKiB: number }
+export interface Memory { rssKiB: number, hwmKiB: number, anonKiB: number, fileKiB: number, threads: number }
 
 export class BenchFs {
   daemon?: ChildProcess
@@ -46,10 +47,14 @@ export class BenchFs {
    * node before the script (e.g. --cpu-prof, which NODE_OPTIONS does not accept).
    */
   async mount (nodeArgs: string[] = [], timeoutMs = 120_000): Promise<number> {
+    if (proc.aborted) throw new AbortedError()
     const log = fs.openSync(this.logPath, 'a')
     const start = process.hrtime.bigint()
     const child = spawn(process.execPath, [...nodeArgs, CLI, 'mount', this.name, '--config', this.configPath], {
       stdio: ['ignore', log, log, 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches the benchmark, which stops the
+      // daemon with one SIGTERM (a daemon hit by SIGINT and then SIGTERM would die mid-unmount).
+      detached: true,
       env: { ...process.env, S3LINK_READY_FD: '3' }
     })
     fs.closeSync(log)
@@ -79,8 +84,8 @@ export class BenchFs {
   /** VmRSS and VmHWM of the daemon process. */
   async memory (): Promise<Memory> {
     const status = await fs.promises.readFile(`/proc/${this.pid}/status`, 'utf8')
-    const field = (name: string): number => Number(/^(\w+):\s+(\d+) kB/m.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[2] ?? NaN)
-    return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') }
+    const field = (name: string): number => Number(/^[\w]+:\s+(\d+)/.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[1] ?? NaN)
+    return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM'), anonKiB: field('RssAnon'), fileKiB: field('RssFile'), threads: field('Threads') }
   }
 
   /** SIGTERM (the daemon unmounts and exits), SIGKILL after 30 s; then no mount may be left. */
@@ -99,7 +104,7 @@ export class BenchFs {
         code = child.exitCode
       }
     }
-    if ((await mountsUnder(this.mountpoint)).length > 0) await run('fusermount', ['-uz', this.mountpoint])
+    if ((await mountsUnder(this.mountpoint)).length > 0) await run('fusermount', ['-uz', this.mountpoint], { cleanup: true })
     return code
   }
 
@@ -107,8 +112,13 @@ export class BenchFs {
   async destroy (): Promise<void> {
     this.unregister()
     await this.stop()
+    const keep = process.env.S3LINK_BENCH_KEEP_LOGS
+    if (keep !== undefined && fs.existsSync(this.logPath)) {
+      await fs.promises.mkdir(keep, { recursive: true })
+      await fs.promises.copyFile(this.logPath, path.join(keep, `${this.name}-${process.pid}.log`))
+    }
     const left = await mountsUnder(this.dir)
     if (left.length > 0) throw new Error(`not deleting ${this.dir}: still mounted at ${left.join(', ')}`)
-    await fs.promises.rm(this.dir, { recursive: true, force: true })
+    await fs.promises.rm(this.dir, { recursive: true, force: true, maxRetries: 3 })
   }
 }
