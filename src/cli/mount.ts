@@ -5,19 +5,28 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { Daemon } from '../daemon/daemon'
+import type { Daemon as DaemonType } from '../daemon/daemon'
 import { loadConfig } from '../daemon/config'
 import { isMounted } from '../daemon/mountpoint'
 import { UsageError } from '../util/errors'
+import { callApi } from '../api/client'
+import { socketPath } from '../api/paths'
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const
 
 export async function runForeground (configPath: string, mountpoint?: string): Promise<void> {
+  // Loaded here, not at the top: the daemon's modules (fastify, the AWS SDK, LevelDB) cost ~0.4 s,
+  // which every other CLI command (status, bucket …) would pay for nothing.
+  const { Daemon } = await import('../daemon/daemon') as { Daemon: typeof DaemonType }
   const daemon = await Daemon.start(configPath, { mountpoint })
   await new Promise<void>((resolve) => {
+    // Handlers stay installed while stopping: a second Ctrl-C or SIGTERM must not kill the daemon
+    // halfway through its unmount (that would leave a dead mount behind).
+    let stopping = false
     const onSignal = (signal: string): void => {
+      if (stopping) { daemon.log.info('already stopping', { signal }); return }
+      stopping = true
       daemon.log.info('stopping', { signal })
-      for (const s of STOP_SIGNALS) process.off(s, onSignal)
       daemon.stop().then(resolve, resolve)
     }
     for (const s of STOP_SIGNALS) process.on(s, onSignal)
@@ -79,8 +88,30 @@ export async function stopDaemon (configPath: string): Promise<void> {
   throw new UsageError(`the daemon (pid ${pid}) did not stop within 60 s`)
 }
 
-export async function status (configPath: string): Promise<{ name: string, mountpoint: string, stateDir: string, mounted: boolean, pid?: number }> {
+export interface FsStatus {
+  name: string
+  mountpoint: string
+  stateDir: string
+  mounted: boolean
+  pid?: number
+  /** From the running daemon's API (GET /api/status); absent when it is not running. */
+  id?: string
+  apiUrl?: string
+  apiSocket?: string
+}
+
+export async function status (configPath: string): Promise<FsStatus> {
   const config = await loadConfig(configPath)
   const pid = await daemonPid(config.stateDir)
-  return { name: config.name, mountpoint: config.mountpoint, stateDir: config.stateDir, mounted: await isMounted(config.mountpoint), pid }
+  const s: FsStatus = { name: config.name, mountpoint: config.mountpoint, stateDir: config.stateDir, mounted: await isMounted(config.mountpoint), pid }
+  if (pid !== undefined) {
+    // A daemon still starting (or an older one) may not answer yet: status then shows what it can.
+    const api = await callApi(socketPath(config.stateDir), 'GET', '/api/status').catch(() => undefined)
+    if (api?.status === 200) {
+      s.id = String(api.body.id)
+      s.apiUrl = String(api.body.apiUrl)
+      s.apiSocket = socketPath(config.stateDir)
+    }
+  }
+  return s
 }
