@@ -2,7 +2,7 @@
 PREFIX     ?= /usr/local
 NODE_MODULES = node_modules/.package-lock.json
 NATIVE     = native/build/s3link_fuse.node
-APT_PKGS   = fuse libfuse2 libfuse-dev pkg-config gcc make rsync attr sqlite3 git python3 systemd curl
+APT_PKGS   = fuse libfuse2 libfuse-dev pkg-config gcc make rsync attr sqlite3 git python3 systemd curl chromium
 
 .PHONY: all deps build native test bench demo install clean
 
@@ -30,6 +30,8 @@ $(NATIVE): native/fuse/s3link_fuse.c
 
 build: deps $(NODE_MODULES) $(NATIVE)
 	npx tsc -p tsconfig.json
+	@# The dashboard's static files, for installed copies (which have dist/ but no src/).
+	rm -rf dist/api/dashboard && mkdir -p dist/api && cp -R src/api/dashboard dist/api/dashboard
 
 test: build
 	npx tap

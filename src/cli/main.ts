@@ -10,6 +10,7 @@ import { StoreLockedError } from '../store/db'
 import { print, fail } from './output'
 import { runForeground, runBackground, stopDaemon, status } from './mount'
 import { runDemo } from './demo'
+import { registerBucketCommands } from './bucket'
 
 function program (): Command {
   const cli = new Command('s3link')
@@ -58,9 +59,12 @@ function program (): Command {
     .option('--json', 'print JSON')
     .action(async (name: string, o: { config?: string, json?: boolean }) => {
       const s = await status(o.config ?? defaultConfigPath(name))
-      print(o.json === true, s, `${s.name}: ${s.mounted ? 'mounted' : 'not mounted'} at ${s.mountpoint}` +
-        `${s.pid !== undefined ? ` (daemon pid ${s.pid})` : ''}\n  state: ${s.stateDir}`)
+      print(o.json === true, s, `${s.name}${s.id !== undefined ? ` (${s.id})` : ''}: ${s.mounted ? 'mounted' : 'not mounted'} at ${s.mountpoint}` +
+        `${s.pid !== undefined ? ` (daemon pid ${s.pid})` : ''}\n  state: ${s.stateDir}` +
+        `${s.apiUrl !== undefined ? `\n  API:   ${s.apiUrl} (and ${s.apiSocket ?? ''})` : ''}`)
     })
+
+  registerBucketCommands(cli)
 
   cli.command('demo')
     .description('the two-minute tour: a local S3 server and a mounted s3link file system, no AWS account')

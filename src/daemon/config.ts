@@ -25,8 +25,26 @@ export const ConfigSchema = z.object({
   /** A FUSE request unanswered after this long gets ETIMEDOUT instead of hanging the caller. */
   fuseTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
   /** How often changes of open files (size, times) are saved while nothing closes them. */
-  flushIntervalMs: z.number().int().min(100).max(60_000).default(1000)
+  flushIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+  /**
+   * The control API's TCP listener (the Unix socket STATE_DIR/api.sock is always on). Loopback only:
+   * the API manages credentials, and the design gives it no TLS. Port 0 = any free port; the URL
+   * actually bound is written to STATE_DIR/api.url.
+   */
+  api: z.object({
+    address: z.string().refine(isLoopback, 'must be a loopback address (127.0.0.0/8, ::1 or localhost)').default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(0)
+  }).strict().default({}),
+  /**
+   * The STS endpoint used to assume bucket roles (default: the SDK's regional endpoint).
+   * $S3LINK_STS_ENDPOINT overrides it (tests point it at a loopback STS).
+   */
+  stsEndpoint: z.string().url().optional()
 }).strict()
+
+function isLoopback (address: string): boolean {
+  return address === 'localhost' || address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
+}
 
 export type Config = z.infer<typeof ConfigSchema>
 

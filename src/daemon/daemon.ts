@@ -2,8 +2,10 @@
  * The daemon's lifecycle, in a fixed order.
  *
  *   start: config → logger → database (refuse if another daemon holds it) → recovery (orphans)
- *          → mountpoint check (stale mount cleaned) → mount → periodic flush → config watch → ready
- *   stop:  stop timers and watchers → save in-memory changes → unmount → close contents and database
+ *          → mountpoint check (stale mount cleaned) → mount → control API (socket + TCP)
+ *          → periodic flush → config watch → ready
+ *   stop:  stop the control API (no new requests) → stop timers and watchers → save in-memory
+ *          changes → unmount → close contents and database
  *
  * `stop()` is idempotent and runs every step even when one fails. Readiness is announced only when
  * the mount answers: to systemd (sd_notify READY=1), to a waiting `mount --background` parent (a
@@ -26,6 +28,10 @@ import { prepareMountpoint, isMounted } from './mountpoint'
 const MOUNT_WATCH_MS = 2000
 import type { FsMeta } from './init'
 import { UsageError } from '../util/errors'
+import { ApiServer, socketPath } from '../api/server'
+import { loadAdminCredentials } from '../api/auth'
+import { BucketTable } from '../repo/bucket-table'
+import { S3Clients } from '../repo/s3-clients'
 
 export class Daemon {
   private store?: Store
@@ -35,6 +41,8 @@ export class Daemon {
   private mountWatch?: NodeJS.Timeout
   private watcher?: FSWatcher
   private stopping?: Promise<void>
+  private api?: ApiServer
+  private s3Clients?: S3Clients
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -54,6 +62,8 @@ export class Daemon {
   private async open (): Promise<void> {
     const { config, log } = this
     this.store = await Store.open(path.join(config.stateDir, 'db'))
+    // The database holds the bucket table's secrets: only root may read it (the state dir is 0700 too).
+    await fs.promises.chmod(path.join(config.stateDir, 'db'), 0o700)
     const meta = await this.store.get<FsMeta>(META_FS)
     if (meta === undefined) throw new UsageError(`state directory ${config.stateDir} holds no s3link file system (run s3link init)`)
     const ns = await Namespace.open(this.store, { uid: 0, gid: 0, mode: 0o755 })
@@ -69,15 +79,36 @@ export class Daemon {
       options: mountOptions(config),
       timeoutMs: config.fuseTimeoutMs
     })
+    await this.startApi(meta)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)
     this.watchConfig()
     this.watchMount()
     await fs.promises.writeFile(path.join(config.stateDir, 'daemon.pid'), `${process.pid}\n`)
-    log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint })
+    log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint, apiUrl: this.api?.url })
     sdNotify(`READY=1\nSTATUS=mounted at ${config.mountpoint}\nMAINPID=${process.pid}`)
     announceReady()
+  }
+
+  /** The control API: bucket table, its S3 clients, the listeners (src/api/server.ts). */
+  private async startApi (meta: FsMeta): Promise<void> {
+    const { config, log } = this
+    if (this.store === undefined) return
+    const credentials = await loadAdminCredentials(path.join(config.stateDir, 'credentials.json'))
+    const table = new BucketTable(this.store)
+    this.s3Clients = new S3Clients(table, {
+      stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint,
+      sessionName: `s3link-${meta.id}`
+    })
+    this.api = await ApiServer.start({ table, clients: this.s3Clients, log }, {
+      stateDir: config.stateDir,
+      address: config.api.address,
+      port: config.api.port,
+      credentials,
+      identity: { id: meta.id, name: config.name, mountpoint: config.mountpoint }
+    })
+    log.info('control API listening', { url: this.api.url, socket: socketPath(config.stateDir) })
   }
 
   /** Settings that can change while running are applied when the config file changes. */
@@ -115,6 +146,8 @@ export class Daemon {
 
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
+      ['stop control API', async () => { await this.api?.close() }],
+      ['close S3 clients', () => { this.s3Clients?.close() }],
       ['stop timers', () => { clearInterval(this.flushTimer); clearInterval(this.mountWatch) }],
       ['stop config watch', async () => { await this.watcher?.close() }],
       ['save open files', async () => { await this.filesystem?.ns.flush(undefined, { sync: true }) }],

@@ -9,6 +9,8 @@
  *   dirent:<parent16>/<name>   → DirentRecord    one directory entry: child inode and its type bits
  *   xattr:<ino16>/<name>       → string          one extended attribute, value in base64
  *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
+ *   bucket:<bucketname>        → BucketEntry     one registered bucket (src/repo/bucket-entry.ts), secrets
+ *                                                included: the database lives in the 0700 state directory
  *
  * Inode numbers are fixed-width lower-case hex (16 digits) so that key order is numeric order and a
  * directory's entries, or an inode's xattrs, are one contiguous range: `<prefix>/` .. `<prefix>0`
@@ -34,6 +36,13 @@ const childRange = (prefix: string): Range => ({ gt: `${prefix}/`, lt: `${prefix
 export const direntRange = (parent: number): Range => childRange(`dirent:${inoHex(parent)}`)
 export const xattrRange = (ino: number): Range => childRange(`xattr:${inoHex(ino)}`)
 export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
+
+/**
+ * S3 bucket names are 3–63 characters of [a-z0-9.-] (validated before a key is built), so the name
+ * needs no escaping and every bucket key sorts between `bucket:` and `bucket;` (';' follows ':').
+ */
+export const bucketKey = (bucketname: string): string => `bucket:${bucketname}`
+export const bucketRange: Range = { gt: 'bucket:', lt: 'bucket;' }
 
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { inodeKey, direntKey, direntRange, xattrKey, xattrRange, childName, orphanKey, orphanIno } from '../../src/store/keys'
+import { inodeKey, direntKey, direntRange, xattrKey, xattrRange, childName, orphanKey, orphanIno, bucketKey, bucketRange, orphanRange } from '../../src/store/keys'
 
 t.test('inode numbers are fixed width, so key order is numeric order', async (t) => {
   const keys = [2, 10, 255, 4096, 2 ** 40].map(inodeKey)
@@ -16,4 +16,10 @@ t.test("a directory's entries form one range that excludes other directories", a
   const x = xattrRange(3)
   t.ok(xattrKey(3, 'user.x') > x.gt && xattrKey(3, 'user.x') < x.lt)
   t.equal(orphanIno(orphanKey(12345)), 12345)
+})
+
+t.test('bucket keys form one range holding every valid bucket name and nothing else', async (t) => {
+  for (const name of ['abc', '0-9.z', 'z'.repeat(63)]) t.ok(bucketKey(name) > bucketRange.gt && bucketKey(name) < bucketRange.lt, name)
+  for (const k of [orphanKey(1), inodeKey(1), direntKey(1, 'bucket')]) t.notOk(k > bucketRange.gt && k < bucketRange.lt, k)
+  t.notOk(bucketKey('abc') > orphanRange.gt && bucketKey('abc') < orphanRange.lt)
 })
