@@ -181,9 +181,13 @@ export class FileSystem {
   async release (fh: number): Promise<void> {
     const h = this.handle(fh)
     this.handles.delete(fh)
-    if (h.fd !== undefined) await this.content.release(h.ino)
-    await this.ns.flush([h.ino])
-    if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)
+    // The handle is gone whatever fails below: unpin in any case, or the inode stays pinned forever.
+    try {
+      if (h.fd !== undefined) await this.content.release(h.ino)
+      await this.ns.flush([h.ino])
+    } finally {
+      if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)
+    }
   }
 
   /** The last handle of a file unlinked while open is gone: now its inode and bytes can go. */
