@@ -111,7 +111,10 @@ export class ContentStore {
   async close (): Promise<void> {
     const entries = [...this.open.values()]
     this.open.clear()
-    await Promise.all(entries.map(async (e) => await fsClose(await e.fd).catch(() => undefined)))
+    const results = await Promise.allSettled(entries.map(async (e) => await fsClose(await e.fd)))
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason)
+    // Every descriptor is closed first; then a failed close (a late write-back error) is reported.
+    if (failures.length > 0) throw new AggregateError(failures, `closing ${failures.length} content file(s) failed`)
   }
 }
 

@@ -149,9 +149,14 @@ export class Namespace {
     try {
       await this.store.batch(ops, { sync })
     } catch (err) {
-      // The in-memory objects may already carry the change: forget them so the next read reloads
-      // what the database really holds.
-      for (const ino of [...tx.inodes.keys(), ...tx.deletedInodes]) this.inodes.delete(ino)
+      // The in-memory objects may already carry the change. An open file's object is the only copy
+      // of what was written to it (size, times): keep it and mark it dirty so the next flush tries
+      // again. Forget the others, so the next read reloads what the database really holds.
+      for (const ino of tx.inodes.keys()) {
+        if (this.isOpen(ino)) this.dirty.add(ino)
+        else this.inodes.delete(ino)
+      }
+      for (const ino of tx.deletedInodes) this.inodes.delete(ino)
       for (const key of tx.dirents.keys()) this.dirents.delete(key)
       throw err
     }
