@@ -2,7 +2,7 @@
 PREFIX     ?= /usr/local
 NODE_MODULES = node_modules/.package-lock.json
 NATIVE     = native/build/s3link_fuse.node
-APT_PKGS   = fuse libfuse2 libfuse-dev pkg-config gcc make rsync attr sqlite3 git python3 systemd curl chromium
+APT_PKGS   = fuse libfuse2 libfuse-dev pkg-config gcc make rsync attr sqlite3 git python3 systemd curl chromium awscli
 
 .PHONY: all deps build native test bench demo install clean
 

@@ -23,6 +23,8 @@ import { statusRoutes, type StatusInfo } from './routes/status'
 import { dashboardRoutes } from './routes/dashboard'
 import type { BucketTable } from '../repo/bucket-table'
 import type { S3Clients } from '../repo/s3-clients'
+import { fsxProtocol } from './fsx/protocol'
+import type { Operation } from './fsx/operations'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -30,6 +32,8 @@ export interface ApiServices {
   table: BucketTable
   clients: S3Clients
   status: () => StatusInfo
+  /** The FSx operations served on `POST /` (src/api/fsx). */
+  fsx: Record<string, Operation>
   log: Logger
 }
 
@@ -62,7 +66,7 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { statusCode, body, headers } = errorReply(err, request)
     if (statusCode >= 500) log.error('request failed', { method: request.method, path: request.url.split('?')[0], error: err.message, stack: err.stack })
-    else if (statusCode === 401 || statusCode === 403) log.warn('request refused', { method: request.method, path: request.url.split('?')[0], status: statusCode, reason: body.message })
+    else if (statusCode === 401 || statusCode === 403) log.warn('request refused', { method: request.method, path: request.url.split('?')[0], status: statusCode, reason: body.message ?? body.Message })
     void reply.code(statusCode).headers(headers).send(body)
   })
   app.setNotFoundHandler((request, reply) => {
@@ -72,6 +76,7 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   await app.register(dashboardRoutes)
   await app.register(statusRoutes, { status: services.status })
   await app.register(bucketRoutes, { table: services.table, clients: services.clients, log })
+  await app.register(fsxProtocol, { operations: services.fsx, log })
   return app
 }
 

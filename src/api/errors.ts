@@ -2,7 +2,8 @@
  * The API's error replies, in one place:
  *   400 { error: 'BadRequest', field, message }   a request field is wrong (nothing was changed)
  *   401 { error: 'Unauthorized', message }        no credentials, or a wrong token
- *   403 { __type, message } (awsJson)             an AWS Signature V4 request that fails verification
+ *   403 { __type, Message } (awsJson)             an AWS Signature V4 request that fails verification
+ *   400/500 { __type, Message, … } (awsJson)      the FSx API's errors (src/api/fsx/protocol.ts)
  *   404 { error: 'NotFound', field?, message }    unknown bucket or route
  *   413 { error: 'PayloadTooLarge', message }     body over the limit
  *   500 { error: 'InternalError', message }       a bug: details go to the log, never to the client
@@ -26,7 +27,8 @@ export const unauthorized = (message: string): ApiError =>
 
 /**
  * The awsJson 1.1 error shape (what AWS SDKs and the AWS CLI parse into an exception name):
- * `__type` in the body and in the `x-amzn-ErrorType` header.
+ * `__type` in the body and in the `x-amzn-ErrorType` header, `Message` as FSx's error shapes spell it,
+ * and the shape's other fields (`Parameter`, `Limit`).
  */
-export const awsError = (statusCode: number, type: string, message: string): ApiError =>
-  new ApiError(statusCode, { __type: type, message }, { 'x-amzn-errortype': type, 'content-type': 'application/x-amz-json-1.1' })
+export const awsError = (statusCode: number, type: string, message: string, extra: Record<string, string> = {}): ApiError =>
+  new ApiError(statusCode, { __type: type, Message: message, ...extra }, { 'x-amzn-errortype': type, 'content-type': 'application/x-amz-json-1.1' })

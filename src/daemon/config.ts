@@ -39,7 +39,14 @@ export const ConfigSchema = z.object({
    * The STS endpoint used to assume bucket roles (default: the SDK's regional endpoint).
    * $S3LINK_STS_ENDPOINT overrides it (tests point it at a loopback STS).
    */
-  stsEndpoint: z.string().url().optional()
+  stsEndpoint: z.string().url().optional(),
+  /** The region this file system reports in ARNs and `s3link credentials` (clients sign with it). */
+  region: z.string().regex(/^[a-z0-9-]{1,32}$/, 'an AWS region name such as us-east-1').default('us-east-1'),
+  /**
+   * How often AVAILABLE and MISCONFIGURED data repository associations are checked again (bucket
+   * reachable with its credentials, directory still there). FSx recovers within 15 minutes.
+   */
+  draCheckIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000)
 }).strict()
 
 function isLoopback (address: string): boolean {

@@ -32,6 +32,14 @@ import { ApiServer, socketPath } from '../api/server'
 import { loadAdminCredentials } from '../api/auth'
 import { BucketTable } from '../repo/bucket-table'
 import { S3Clients } from '../repo/s3-clients'
+import { probeBucket } from '../repo/bucket-probe'
+import { Associations } from '../dra/associations'
+import { DraWorker } from '../dra/worker'
+import { ensureDir, pathKind, removeTree } from '../fs/tree'
+import { fsxOperations } from '../api/fsx/operations'
+
+/** The account id in ARNs: s3link has no AWS account of its own. */
+const ACCOUNT_ID = '000000000000'
 
 export class Daemon {
   private store?: Store
@@ -43,6 +51,7 @@ export class Daemon {
   private stopping?: Promise<void>
   private api?: ApiServer
   private s3Clients?: S3Clients
+  private draWorker?: DraWorker
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -91,17 +100,35 @@ export class Daemon {
     announceReady()
   }
 
-  /** The control API: bucket table, its S3 clients, the listeners (src/api/server.ts). */
+  /**
+   * The control API: bucket table, its S3 clients, the DRAs and their request worker (which resumes
+   * requests a previous run left unfinished), the listeners (src/api/server.ts).
+   */
   private async startApi (meta: FsMeta): Promise<void> {
     const { config, log } = this
-    if (this.store === undefined) return
+    const filesystem = this.filesystem
+    if (this.store === undefined || filesystem === undefined) return
     const credentials = await loadAdminCredentials(path.join(config.stateDir, 'credentials.json'))
     const table = new BucketTable(this.store)
-    this.s3Clients = new S3Clients(table, {
+    const clients = this.s3Clients = new S3Clients(table, {
       stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint,
       sessionName: `s3link-${meta.id}`
     })
-    this.api = await ApiServer.start({ table, clients: this.s3Clients, log }, {
+    const associations = await Associations.open(this.store, { id: meta.id, region: config.region, account: ACCOUNT_ID }, async (p) => await pathKind(filesystem, p))
+    this.draWorker = new DraWorker({
+      associations,
+      tree: {
+        kind: async (p) => await pathKind(filesystem, p),
+        ensureDir: async (p) => { await ensureDir(filesystem, p) },
+        removeTree: async (p) => { await removeTree(filesystem, p) }
+      },
+      probe: async (bucket) => await probeBucket(clients, bucket),
+      log: log.child({ subsystem: 'dra' }),
+      checkIntervalMs: config.draCheckIntervalMs
+    })
+    this.draWorker.start()
+    const fsx = fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir })
+    this.api = await ApiServer.start({ table, clients, fsx, log }, {
       stateDir: config.stateDir,
       address: config.api.address,
       port: config.api.port,
@@ -147,6 +174,7 @@ export class Daemon {
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
       ['stop control API', async () => { await this.api?.close() }],
+      ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['close S3 clients', () => { this.s3Clients?.close() }],
       ['stop timers', () => { clearInterval(this.flushTimer); clearInterval(this.mountWatch) }],
       ['stop config watch', async () => { await this.watcher?.close() }],

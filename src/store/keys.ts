@@ -11,6 +11,9 @@
  *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
  *   bucket:<bucketname>        → BucketEntry     one registered bucket (src/repo/bucket-entry.ts), secrets
  *                                                included: the database lives in the 0700 state directory
+ *   dra:<dra-id>               → DraRecord       one data repository association (src/dra/association.ts)
+ *   drareq:<seq16>             → DraRequest      a queued create/update/delete of a DRA, worked in seq order
+ *   dratoken:<op>/<token>      → TokenRecord     a ClientRequestToken already answered, with its answer
  *
  * Inode numbers are fixed-width lower-case hex (16 digits) so that key order is numeric order and a
  * directory's entries, or an inode's xattrs, are one contiguous range: `<prefix>/` .. `<prefix>0`
@@ -43,6 +46,14 @@ export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
  */
 export const bucketKey = (bucketname: string): string => `bucket:${bucketname}`
 export const bucketRange: Range = { gt: 'bucket:', lt: 'bucket;' }
+
+export const draKey = (id: string): string => `dra:${id}`
+export const draRange: Range = { gt: 'dra:', lt: 'dra;' }
+export const draRequestKey = (seq: number): string => `drareq:${inoHex(seq)}`
+export const draRequestRange: Range = { gt: 'drareq:', lt: 'drareq;' }
+/** Tokens are 1–63 of [A-za-z0-9_.-] (validated before a key is built): no escaping needed. */
+export const draTokenKey = (op: string, token: string): string => `dratoken:${op}/${token}`
+export const draTokenRange: Range = { gt: 'dratoken:', lt: 'dratoken;' }
 
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {
