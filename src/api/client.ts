@@ -1,6 +1,7 @@
 /**
  * The CLI's side of the control API: HTTP over the file system's Unix socket (STATE_DIR/api.sock),
- * which needs no credentials (only root can open it). Replies are parsed JSON; an API error becomes
+ * which needs no credentials (only root can open it). Bodies are forms (the bucket API) or FSx
+ * awsJson requests (`callFsx`). Replies are parsed JSON; an API error becomes
  * an ApiCallError carrying the reply's message and field, for the CLI to print.
  */
 import http from 'node:http'
@@ -10,19 +11,25 @@ export interface ApiReply { status: number, body: Record<string, unknown> }
 
 export class ApiCallError extends UsageError {
   constructor (readonly status: number, readonly body: Record<string, unknown>) {
-    super(String(body.message ?? `the API answered ${status}`))
+    // FSx errors say { __type, Message }, the other routes { error, message }.
+    super(typeof body.__type === 'string' ? `${body.__type}: ${String(body.Message ?? body.message)}` : String(body.message ?? `the API answered ${status}`))
   }
 }
 
-export async function callApi (socket: string, method: string, path: string, body?: { form: Record<string, string> }): Promise<ApiReply> {
-  const payload = body === undefined ? undefined : new URLSearchParams(body.form).toString()
+type Body = { form: Record<string, string> } | { fsx: string, input: object }
+
+export async function callApi (socket: string, method: string, path: string, body?: Body): Promise<ApiReply> {
+  let payload: string | undefined
+  let headers: Record<string, string | number> = {}
+  if (body !== undefined && 'form' in body) {
+    payload = new URLSearchParams(body.form).toString()
+    headers = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) }
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body.input)
+    headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSSimbaAPIService_v20180301.${body.fsx}`, 'content-length': Buffer.byteLength(payload) }
+  }
   return await new Promise<ApiReply>((resolve, reject) => {
-    const req = http.request({
-      socketPath: socket,
-      method,
-      path,
-      headers: payload === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) }
-    }, (res) => {
+    const req = http.request({ socketPath: socket, method, path, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -42,8 +49,13 @@ export async function callApi (socket: string, method: string, path: string, bod
 }
 
 /** callApi, throwing ApiCallError for any non-2xx reply. */
-export async function callApiOk (socket: string, method: string, path: string, body?: { form: Record<string, string> }): Promise<Record<string, unknown>> {
+export async function callApiOk (socket: string, method: string, path: string, body?: Body): Promise<Record<string, unknown>> {
   const reply = await callApi(socket, method, path, body)
   if (reply.status < 200 || reply.status > 299) throw new ApiCallError(reply.status, reply.body)
   return reply.body
+}
+
+/** One FSx operation (awsJson, `POST /`) over the socket: its response, or an ApiCallError naming the FSx error. */
+export async function callFsx (socket: string, operation: string, input: object): Promise<Record<string, unknown>> {
+  return await callApiOk(socket, 'POST', '/', { fsx: operation, input })
 }
