@@ -96,6 +96,11 @@ export class ContentStore {
     }
   }
 
+  /** ftruncate(2) of a content file already acquired. */
+  async resize (fd: number, size: number): Promise<void> {
+    await fsFtruncate(fd, size)
+  }
+
   async sync (ino: number, dataOnly: boolean): Promise<void> {
     const entry = this.open.get(ino)
     if (entry === undefined) return

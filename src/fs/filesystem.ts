@@ -16,6 +16,17 @@ import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
 import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO } from '../namespace/inode'
 import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
+import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
+
+/** Loads released files' content (src/content/loader.ts); absent until the daemon attaches one. */
+export interface Loader {
+  ensure: (inode: Inode, offset: number, length: number) => Promise<void>
+  ensureAll: (inode: Inode) => Promise<void>
+  cancel: (ino: number) => void
+}
+
+/** Read-only xattr giving a file's HSM state in `lfs hsm_state`'s words. */
+export const HSM_STATE_XATTR = 'user.s3link.hsm_state'
 
 export interface Who { uid: number, gid: number }
 export type TimeArg = bigint | 'now' | 'omit'
@@ -34,8 +45,37 @@ interface Handle {
 export class FileSystem {
   private readonly handles = new Map<number, Handle>()
   private nextFh = 1
+  private loader?: Loader
 
   constructor (readonly ns: Namespace, readonly content: ContentStore) {}
+
+  attachLoader (loader: Loader): void {
+    this.loader = loader
+  }
+
+  private loaderFor (): Loader {
+    if (this.loader === undefined) throw fsError('EIO', 'the content of this file is only in S3 and nothing can load it now')
+    return this.loader
+  }
+
+  /** A released file's content is complete locally now (the loader calls this). */
+  async markLoaded (ino: number, etag: string): Promise<void> {
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.ns.get(ino)
+      if (!isReleased(inode.hsm) || inode.remote?.etag !== etag) return
+      inode.hsm = HS_EXISTS | HS_ARCHIVED
+      tx.putInode(inode)
+    })
+  }
+
+  /** Before a change of content: load a released file, and mark an archived one dirty. */
+  private async beforeContentChange (inode: Inode): Promise<void> {
+    if (isReleased(inode.hsm)) await this.loaderFor().ensureAll(inode)
+  }
+
+  private markDirtyContent (inode: Inode): void {
+    if (((inode.hsm ?? 0) & HS_ARCHIVED) !== 0) inode.hsm = ((inode.hsm ?? 0) & ~HS_RELEASED) | HS_EXISTS | HS_DIRTY
+  }
 
   // ---- lookup ----
 
@@ -149,6 +189,7 @@ export class FileSystem {
   async read (fh: number, buf: Buffer, offset: number): Promise<number> {
     const h = this.handle(fh)
     const inode = await this.ns.get(h.ino)
+    if (isReleased(inode.hsm) && offset < inode.size) await this.loaderFor().ensure(inode, offset, buf.length)
     const n = inode.size <= offset ? 0 : await this.content.read(await this.contentFd(h), buf, offset, inode.size)
     if (relatimeDue(inode)) {
       inode.atimeNs = nowNs()
@@ -160,9 +201,11 @@ export class FileSystem {
   async write (fh: number, buf: Buffer, offset: number): Promise<number> {
     const h = this.handle(fh)
     const inode = await this.ns.get(h.ino)
+    await this.beforeContentChange(inode)
     const n = await this.content.write(await this.contentFd(h), buf, offset)
     inode.size = Math.max(inode.size, offset + n)
     inode.mtimeNs = inode.ctimeNs = nowNs()
+    this.markDirtyContent(inode)
     this.ns.markDirty(inode)
     return n
   }
@@ -224,10 +267,14 @@ export class FileSystem {
   private async truncateInode (inode: Inode, size: number): Promise<void> {
     if (isDir(inode)) throw fsError('EISDIR', 'cannot truncate a directory')
     if (!isReg(inode)) throw fsError('EINVAL', 'can only truncate regular files')
+    // Truncating a released file to zero needs none of its content (the common O_TRUNC case).
+    if (size === 0 && isReleased(inode.hsm)) this.loader?.cancel(inode.ino)
+    else await this.beforeContentChange(inode)
     await this.content.truncate(inode.ino, size)
     await this.ns.mutate(async (tx) => {
       inode.size = size
       inode.mtimeNs = inode.ctimeNs = nowNs()
+      this.markDirtyContent(inode)
       tx.putInode(inode)
     })
   }
@@ -398,6 +445,7 @@ export class FileSystem {
 
   async getxattr (path: string, name: string): Promise<Buffer> {
     const inode = await this.resolve(path)
+    if (name === HSM_STATE_XATTR) return Buffer.from(hsmStateText(inode.hsm ?? 0))
     const value = await this.ns.getXattr(inode.ino, name)
     if (value === undefined) throw fsError('ENODATA', `no attribute ${name}`)
     return value

@@ -27,6 +27,22 @@ export interface Inode {
   target?: string
   /** A directory's parent (directories have exactly one), so renames can refuse to create cycles. */
   parent?: number
+  /** HSM state flags (hsm.ts); absent = 0x0. */
+  hsm?: number
+  /** The S3 object this entry was imported from or last exported to. */
+  remote?: RemoteRef
+}
+
+/** An S3 object an entry corresponds to: enough to load its content and to notice changes. */
+export interface RemoteRef {
+  /** The DRA it came through, and its bucket (so content stays loadable if the DRA is deleted). */
+  dra: string
+  bucket: string
+  key: string
+  etag: string
+  size: number
+  /** The object's LastModified, epoch ms. */
+  modified: number
 }
 
 export interface InodeRecord {
@@ -41,6 +57,8 @@ export interface InodeRecord {
   ctime: string
   target?: string
   parent?: number
+  hsm?: number
+  remote?: RemoteRef
 }
 
 /** A directory entry: the child's inode number and file type (enough for readdir's d_ino/d_type). */
@@ -67,6 +85,8 @@ export function encodeInode (inode: Inode): InodeRecord {
   }
   if (inode.target !== undefined) record.target = inode.target
   if (inode.parent !== undefined) record.parent = inode.parent
+  if (inode.hsm !== undefined && inode.hsm !== 0) record.hsm = inode.hsm
+  if (inode.remote !== undefined) record.remote = inode.remote
   return record
 }
 
@@ -85,5 +105,7 @@ export function decodeInode (ino: number, r: InodeRecord): Inode {
   }
   if (r.target !== undefined) inode.target = r.target
   if (r.parent !== undefined) inode.parent = r.parent
+  if (r.hsm !== undefined) inode.hsm = r.hsm
+  if (r.remote !== undefined) inode.remote = r.remote
   return inode
 }

@@ -1,0 +1,200 @@
+/**
+ * Lazy loading of released files (spec/fsx-dra.md §14.1). The first access starts one background
+ * download of the whole object into the (sparse) content file, front to back; every reader of the
+ * file shares it. A read waits only for its own range: if that range lies well ahead of the
+ * download's front, it is fetched at once with a ranged GET of its own ("range first"), so the
+ * time to first byte does not depend on where in the file one reads.
+ *
+ * No reader waits past `deadlineMs` (set below the FUSE request timeout, so the kernel always gets
+ * an answer): it gets EIO, as does every reader when the download fails; the next read starts
+ * again. A loaded file is reported through `onLoaded` (the caller clears its released flag). A
+ * download interrupted by a crash leaves the file released: the next load starts from scratch.
+ */
+import { fsError } from '../util/errors'
+import type { Inode } from '../namespace/inode'
+import type { ContentStore } from './content'
+
+/** A stream of the object's bytes [start, end) (end undefined: to the end of the object). */
+export type RangeFetch = (start: number, end: number | undefined, signal: AbortSignal) => Promise<AsyncIterable<Uint8Array>>
+
+export interface LoaderOptions {
+  /** How to fetch an inode's object; throws if it has none reachable. */
+  fetcherFor: (inode: Inode) => Promise<RangeFetch>
+  onLoaded: (ino: number, etag: string) => Promise<void>
+  deadlineMs: number
+  /** A read this far ahead of the download's front gets a ranged GET of its own. */
+  aheadBytes?: number
+  /** Smallest ranged GET (reads are small; neighbours usually follow). */
+  rangeBytes?: number
+  onError?: (ino: number, err: unknown) => void
+}
+
+interface Waiter { start: number, end: number, resolve: () => void, reject: (err: Error) => void }
+
+class Load {
+  /** Loaded byte ranges [start, end), sorted and merged. */
+  extents: Array<[number, number]> = []
+  front = 0
+  waiters: Waiter[] = []
+  failed?: Error
+  readonly abort = new AbortController()
+  done!: Promise<void>
+
+  constructor (readonly ino: number, readonly etag: string, readonly size: number, readonly fd: Promise<number>, readonly fetch: Promise<RangeFetch>) {
+    fetch.catch(() => undefined) // awaited by the download, which reports the failure
+  }
+
+  has (start: number, end: number): boolean {
+    if (end <= this.front) return true
+    return this.extents.some(([s, e]) => s <= start && end <= e)
+  }
+
+  add (start: number, end: number): void {
+    if (start <= this.front && end > this.front) this.front = end
+    const all = [...this.extents, [start, end] as [number, number]].sort((a, b) => a[0] - b[0])
+    const merged: Array<[number, number]> = []
+    for (const [s, e] of all) {
+      const last = merged[merged.length - 1]
+      if (last !== undefined && s <= last[1]) last[1] = Math.max(last[1], e)
+      else merged.push([s, e])
+    }
+    this.extents = merged
+    // The front moves over ranges fetched ahead of it.
+    for (const [s, e] of merged) if (s <= this.front && e > this.front) this.front = e
+    this.waiters = this.waiters.filter((w) => {
+      if (!this.has(w.start, w.end)) return true
+      w.resolve()
+      return false
+    })
+  }
+
+  fail (err: Error): void {
+    this.failed ??= err
+    for (const w of this.waiters) w.reject(err)
+    this.waiters = []
+  }
+}
+
+export class ContentLoader {
+  private readonly loads = new Map<number, Load>()
+  private readonly ahead: number
+  private readonly rangeBytes: number
+
+  constructor (private readonly content: ContentStore, private readonly o: LoaderOptions) {
+    this.ahead = o.aheadBytes ?? 8 << 20
+    this.rangeBytes = o.rangeBytes ?? 1 << 20
+  }
+
+  /** Resolves once bytes [offset, offset+length) of the released file are in its content file. */
+  async ensure (inode: Inode, offset: number, length: number): Promise<void> {
+    const end = Math.min(inode.size, offset + length)
+    if (end <= offset) return
+    const load = this.loadOf(inode)
+    if (load.has(offset, end)) return
+    if (offset > load.front + this.ahead) this.fetchRange(load, offset, Math.min(load.size, Math.max(end, offset + this.rangeBytes)))
+    await this.wait(load, offset, end)
+  }
+
+  /** The whole file (before a write or a truncate to a non-zero size). */
+  async ensureAll (inode: Inode): Promise<void> {
+    if (inode.size === 0) return
+    await this.wait(this.loadOf(inode), 0, inode.size)
+  }
+
+  /** Stops a load (the file was truncated to zero or removed); its readers get EIO. */
+  cancel (ino: number): void {
+    const load = this.loads.get(ino)
+    if (load === undefined) return
+    this.loads.delete(ino)
+    load.abort.abort()
+    load.fail(fsError('EIO', 'the load was cancelled: the file changed'))
+  }
+
+  async close (): Promise<void> {
+    const loads = [...this.loads.values()]
+    for (const load of loads) this.cancel(load.ino)
+    await Promise.allSettled(loads.map(async (l) => await l.done))
+  }
+
+  private loadOf (inode: Inode): Load {
+    const etag = inode.remote?.etag ?? ''
+    let load = this.loads.get(inode.ino)
+    if (load !== undefined && load.failed === undefined && load.etag === etag) return load
+    if (load !== undefined) this.cancel(inode.ino)
+    load = new Load(inode.ino, etag, inode.size, this.content.acquire(inode.ino), this.o.fetcherFor(inode))
+    this.loads.set(inode.ino, load)
+    load.done = this.download(load)
+    return load
+  }
+
+  private async download (load: Load): Promise<void> {
+    try {
+      const fd = await load.fd
+      // Bytes from an earlier, interrupted load may be stale: start from an empty sparse file.
+      await this.content.resize(fd, 0)
+      await this.content.resize(fd, load.size)
+      const fetch = await load.fetch
+      if (load.size > 0) {
+        const body = await fetch(0, undefined, load.abort.signal)
+        let pos = 0
+        for await (const chunk of body) {
+          const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+          if (pos + buf.length > load.size) throw new Error('the object is larger than when it was imported')
+          await this.content.write(fd, buf, pos)
+          load.add(pos, pos + buf.length)
+          pos += buf.length
+        }
+        if (pos < load.size) throw new Error(`the object ended after ${pos} of ${load.size} bytes`)
+      }
+      load.add(0, load.size)
+      if (this.loads.get(load.ino) === load) {
+        await this.o.onLoaded(load.ino, load.etag)
+        this.loads.delete(load.ino)
+      }
+    } catch (err) {
+      if (this.loads.get(load.ino) === load) {
+        this.loads.delete(load.ino)
+        this.o.onError?.(load.ino, err)
+      }
+      load.fail(fsError('EIO', `loading the content from S3 failed: ${(err as Error).message}`))
+    } finally {
+      await this.content.release(load.ino).catch(() => undefined)
+    }
+  }
+
+  private fetchRange (load: Load, start: number, end: number): void {
+    void (async () => {
+      const fd = await load.fd
+      const fetch = await load.fetch
+      const body = await fetch(start, end, load.abort.signal)
+      let pos = start
+      for await (const chunk of body) {
+        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        await this.content.write(fd, buf, pos)
+        pos += buf.length
+      }
+      if (pos !== end) throw new Error(`a ranged GET returned ${pos - start} of ${end - start} bytes`)
+      load.add(start, end)
+    })().catch(() => {
+      // The background download still covers this range; its readers wait for it instead.
+    })
+  }
+
+  private async wait (load: Load, start: number, end: number): Promise<void> {
+    if (load.failed !== undefined) throw load.failed
+    if (load.has(start, end)) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        load.waiters = load.waiters.filter((w) => w !== waiter)
+        reject(fsError('EIO', `loading the content from S3 took longer than ${this.o.deadlineMs} ms`))
+      }, this.o.deadlineMs)
+      const waiter: Waiter = {
+        start,
+        end,
+        resolve: () => { clearTimeout(timer); resolve() },
+        reject: (err) => { clearTimeout(timer); reject(err) }
+      }
+      load.waiters.push(waiter)
+    })
+  }
+}

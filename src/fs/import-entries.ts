@@ -1,0 +1,180 @@
+/**
+ * Applying S3 objects to the namespace (import): each object becomes, or updates, one entry below
+ * a DRA's directory, in one atomic batch per group of objects. No S3 here: the caller has listed
+ * and HEADed the objects (src/sync/); this module decides what each one does to the tree.
+ *
+ * Rules (spec/fsx-dra.md §11, §13):
+ *  - Missing parents are created as 0755 root:root directories (implicit directories of prefixes).
+ *  - A new file is created released (`released exists archived`): size and times from the object,
+ *    content loaded on first read. Without FSx metadata: 0755 root:root, mtime = LastModified.
+ *  - An existing entry of the same type takes the object's metadata (only what the object carries:
+ *    an object without metadata leaves the entry's mode and owner as they are). A file whose ETag
+ *    changed is released again: its local content is dropped and loaded anew on the next read.
+ *  - An existing entry of another type is left alone: S3ImportObjectTypeMismatch.
+ *  - Local changes are never destroyed: a file that was changed locally and not yet exported
+ *    (dirty, or created here and never exported) keeps its content and metadata, and the object is
+ *    reported as LocalChangesNotExported. Export (when on) then sends the local version to S3.
+ */
+import { fsError, FsError } from '../util/errors'
+import type { Namespace, Transaction } from '../namespace/namespace'
+import { type Inode, type RemoteRef, isDir, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
+import { HS_ARCHIVED, HS_DIRTY, IMPORTED_RELEASED } from '../namespace/hsm'
+import { nowNs } from '../namespace/clock'
+import type { PosixMetadata, EntryType } from '../repo/posix-metadata'
+import type { ContentStore } from '../content/content'
+
+export const TYPE_MISMATCH = 'S3ImportObjectTypeMismatch'
+export const LOCAL_CHANGES = 'LocalChangesNotExported'
+
+export interface ImportItem {
+  /** Components below the DRA's directory; empty = the directory itself. */
+  components: string[]
+  type: EntryType
+  meta: PosixMetadata
+  /** The object: always for files and symlinks; a directory's marker object if it has one. */
+  remote?: RemoteRef
+  /** A symlink's target (the object's body). */
+  target?: string
+}
+
+export type ImportOutcome = 'created' | 'updated' | 'unchanged' | { error: string, message: string }
+
+const ROOT_OWNER = { uid: 0, gid: 0 }
+const NS_PER_MS = 1_000_000n
+
+/**
+ * Applies items below the directory `rootIno` in one batch; returns one outcome per item. Inodes
+ * whose content must be dropped are returned so the caller can do it after the batch.
+ */
+export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[]): Promise<ImportOutcome[]> {
+  const dropped: number[] = []
+  const outcomes = await ns.mutate(async (tx) => {
+    const out: ImportOutcome[] = []
+    for (const item of items) {
+      try {
+        out.push(await applyOne(ns, tx, rootIno, item, dropped))
+      } catch (err) {
+        if (!(err instanceof FsError)) throw err
+        out.push({ error: err.code === 'ENOTDIR' || err.code === 'EEXIST' ? TYPE_MISMATCH : 'InternalError', message: err.message })
+      }
+    }
+    return out
+  })
+  // Stale content of files whose object changed (they are released now: the next read loads anew).
+  for (const ino of dropped) await content.truncate(ino, 0)
+  return outcomes
+}
+
+async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, dropped: number[]): Promise<ImportOutcome> {
+  let dir = await ns.get(rootIno)
+  const names = item.components
+  if (names.length === 0) {
+    if (item.type !== 'directory') return { error: TYPE_MISMATCH, message: 'the DRA directory cannot be a file' }
+    return applyMetadata(tx, dir, item, false) ? 'updated' : 'unchanged'
+  }
+  for (const name of names.slice(0, -1)) dir = await childDir(ns, tx, dir, name)
+  const name = names[names.length - 1]
+  const existing = await ns.lookup(dir.ino, name)
+  if (existing === undefined) {
+    create(tx, dir, name, item)
+    return 'created'
+  }
+  const inode = await ns.get(existing.ino)
+  if ((inode.mode & S_IFMT) !== typeBits(item.type)) {
+    return { error: TYPE_MISMATCH, message: `${names.join('/')} is a ${describeType(inode)} here and a ${item.type} in S3` }
+  }
+  if (item.type === 'directory') return applyMetadata(tx, inode, item, false) ? 'updated' : 'unchanged'
+  if (hasLocalChanges(inode)) {
+    return { error: LOCAL_CHANGES, message: `${names.join('/')} has local changes not yet exported: kept, the S3 version was not imported` }
+  }
+  const remote = item.remote
+  if (remote === undefined) return { error: 'InternalError', message: `${names.join('/')}: no object to import` }
+  const changedContent = inode.remote?.etag !== remote.etag
+  if (item.type === 'symlink' && item.target !== undefined && item.target !== inode.target) {
+    inode.target = item.target
+    inode.size = Buffer.byteLength(item.target)
+  }
+  const changedMeta = applyMetadata(tx, inode, item, changedContent)
+  if (!changedContent) return changedMeta ? 'updated' : 'unchanged'
+  if (item.type === 'file') {
+    inode.size = remote.size
+    inode.hsm = IMPORTED_RELEASED
+    dropped.push(inode.ino)
+  }
+  inode.remote = remote
+  tx.putInode(inode)
+  return 'updated'
+}
+
+/** A file changed here since it was last in sync with S3 (or never was): import must not overwrite it. */
+function hasLocalChanges (inode: Inode): boolean {
+  if ((inode.mode & S_IFMT) !== S_IFREG) return false
+  const hsm = inode.hsm ?? 0
+  return (hsm & HS_DIRTY) !== 0 || (hsm & HS_ARCHIVED) === 0
+}
+
+async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string): Promise<Inode> {
+  const dirent = await ns.lookup(dir.ino, name)
+  if (dirent === undefined) {
+    return create(tx, dir, name, { type: 'directory', meta: {}, components: [] })
+  }
+  const child = await ns.get(dirent.ino)
+  if (!isDir(child)) throw fsError('ENOTDIR', `${name} is a ${describeType(child)} here and a directory (prefix) in S3`)
+  return child
+}
+
+function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): Inode {
+  const now = nowNs()
+  const modified = item.remote !== undefined ? BigInt(item.remote.modified) * NS_PER_MS : now
+  const directory = item.type === 'directory'
+  const inode = tx.newInode({
+    mode: typeBits(item.type) | ((item.meta.mode ?? 0o755) & 0o7777),
+    uid: item.meta.uid ?? ROOT_OWNER.uid,
+    gid: item.meta.gid ?? ROOT_OWNER.gid,
+    nlink: directory ? 2 : 1,
+    size: item.type === 'file' ? item.remote?.size ?? 0 : item.type === 'symlink' ? Buffer.byteLength(item.target ?? '') : 0,
+    rdev: 0
+  })
+  inode.mtimeNs = item.meta.mtimeNs ?? modified
+  inode.atimeNs = item.meta.atimeNs ?? inode.mtimeNs
+  if (directory) {
+    inode.parent = dir.ino
+    dir.nlink++
+  } else {
+    if (item.remote !== undefined) inode.remote = item.remote
+    if (item.type === 'file') inode.hsm = IMPORTED_RELEASED
+    else inode.target = item.target
+  }
+  tx.link(dir.ino, name, inode)
+  dir.mtimeNs = dir.ctimeNs = now
+  tx.putInode(dir)
+  return inode
+}
+
+/** Copies what the object carries onto the inode; true if anything changed. */
+function applyMetadata (tx: Transaction, inode: Inode, item: ImportItem, contentChanged: boolean): boolean {
+  const { meta } = item
+  const before = [inode.mode, inode.uid, inode.gid, inode.atimeNs, inode.mtimeNs]
+  if (meta.mode !== undefined) inode.mode = (inode.mode & S_IFMT) | (meta.mode & 0o7777)
+  if (meta.uid !== undefined) inode.uid = meta.uid
+  if (meta.gid !== undefined) inode.gid = meta.gid
+  if (meta.atimeNs !== undefined) inode.atimeNs = meta.atimeNs
+  if (meta.mtimeNs !== undefined) inode.mtimeNs = meta.mtimeNs
+  else if (contentChanged && item.remote !== undefined) inode.mtimeNs = BigInt(item.remote.modified) * NS_PER_MS
+  const after = [inode.mode, inode.uid, inode.gid, inode.atimeNs, inode.mtimeNs]
+  const changed = before.some((v, i) => v !== after[i])
+  if (changed || contentChanged) {
+    inode.ctimeNs = nowNs()
+    tx.putInode(inode)
+  }
+  return changed
+}
+
+function typeBits (type: EntryType): number {
+  return type === 'directory' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG
+}
+
+function describeType (inode: Inode): string {
+  const t = inode.mode & S_IFMT
+  return t === S_IFDIR ? 'directory' : t === S_IFLNK ? 'symlink' : 'file'
+}
