@@ -37,6 +37,10 @@ import { Associations } from '../dra/associations'
 import { DraWorker } from '../dra/worker'
 import { ensureDir, pathKind, removeTree } from '../fs/tree'
 import { fsxOperations } from '../api/fsx/operations'
+import { ContentLoader } from '../content/loader'
+import { describeS3Error, getObjectRange } from '../repo/objects'
+import type { Inode } from '../namespace/inode'
+import { ImportService } from '../sync/import-service'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -52,6 +56,8 @@ export class Daemon {
   private api?: ApiServer
   private s3Clients?: S3Clients
   private draWorker?: DraWorker
+  private loader?: ContentLoader
+  private imports?: ImportService
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -114,6 +120,7 @@ export class Daemon {
       stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint,
       sessionName: `s3link-${meta.id}`
     })
+    this.attachLoader(filesystem, clients)
     const associations = await Associations.open(this.store, { id: meta.id, region: config.region, account: ACCOUNT_ID }, async (p) => await pathKind(filesystem, p))
     this.draWorker = new DraWorker({
       associations,
@@ -127,6 +134,7 @@ export class Daemon {
       checkIntervalMs: config.draCheckIntervalMs
     })
     this.draWorker.start()
+    this.imports = new ImportService(associations, filesystem, clients)
     const fsx = fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir })
     this.api = await ApiServer.start({ table, clients, fsx, log }, {
       stateDir: config.stateDir,
@@ -136,6 +144,27 @@ export class Daemon {
       identity: { id: meta.id, name: config.name, mountpoint: config.mountpoint }
     })
     log.info('control API listening', { url: this.api.url, socket: socketPath(config.stateDir) })
+  }
+
+  /**
+   * Lazy loading of released files: ranged GETs through the bucket's client, pinned to the ETag
+   * the file was imported with. Readers wait at most 5 s less than the FUSE request timeout, so the
+   * kernel always gets an answer (EIO) before the request itself would time out.
+   */
+  private attachLoader (filesystem: FileSystem, clients: S3Clients): void {
+    const log = this.log.child({ subsystem: 'import' })
+    this.loader = new ContentLoader(filesystem.content, {
+      fetcherFor: async (inode: Inode) => {
+        const remote = inode.remote
+        if (remote === undefined) throw new Error('the file has no S3 object to load from')
+        const { client } = await clients.forBucket(remote.bucket)
+        return async (start, end, signal) => await getObjectRange(client, remote.bucket, remote.key, remote.etag, start, end === undefined ? undefined : end - 1, signal)
+      },
+      onLoaded: async (ino, etag) => { await filesystem.markLoaded(ino, etag) },
+      onError: (ino, err) => log.error('loading a file from S3 failed', { ino, error: describeS3Error(err) }),
+      deadlineMs: Math.max(1000, this.config.fuseTimeoutMs - 5000)
+    })
+    filesystem.attachLoader(this.loader)
   }
 
   /** Settings that can change while running are applied when the config file changes. */
@@ -175,6 +204,7 @@ export class Daemon {
     const steps: Array<[string, () => Promise<void> | void]> = [
       ['stop control API', async () => { await this.api?.close() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
+      ['stop loads', async () => { await this.loader?.close() }],
       ['close S3 clients', () => { this.s3Clients?.close() }],
       ['stop timers', () => { clearInterval(this.flushTimer); clearInterval(this.mountWatch) }],
       ['stop config watch', async () => { await this.watcher?.close() }],
