@@ -46,7 +46,12 @@ export const ConfigSchema = z.object({
    * How often AVAILABLE and MISCONFIGURED data repository associations are checked again (bucket
    * reachable with its credentials, directory still there). FSx recovers within 15 minutes.
    */
-  draCheckIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000)
+  draCheckIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  /**
+   * How often DRAs with an automatic import policy compare their S3 prefix with their directory
+   * (the change source that works with every S3 server).
+   */
+  importIntervalMs: z.number().int().min(100).max(86_400_000).default(30_000)
 }).strict()
 
 function isLoopback (address: string): boolean {

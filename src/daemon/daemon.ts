@@ -41,6 +41,7 @@ import { ContentLoader } from '../content/loader'
 import { describeS3Error, getObjectRange } from '../repo/objects'
 import type { Inode } from '../namespace/inode'
 import { ImportService } from '../sync/import-service'
+import { AutoImporter } from '../sync/auto-import'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -58,6 +59,7 @@ export class Daemon {
   private draWorker?: DraWorker
   private loader?: ContentLoader
   private imports?: ImportService
+  private autoImport?: AutoImporter
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -135,6 +137,8 @@ export class Daemon {
     })
     this.draWorker.start()
     this.imports = new ImportService(associations, filesystem, clients)
+    this.autoImport = new AutoImporter({ associations, filesystem, clients, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
+    this.autoImport.start()
     const fsx = fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir })
     this.api = await ApiServer.start({ table, clients, fsx, log }, {
       stateDir: config.stateDir,
@@ -203,6 +207,7 @@ export class Daemon {
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
       ['stop control API', async () => { await this.api?.close() }],
+      ['stop automatic import', async () => { await this.autoImport?.stop() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['stop loads', async () => { await this.loader?.close() }],
       ['close S3 clients', () => { this.s3Clients?.close() }],

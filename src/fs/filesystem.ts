@@ -25,6 +25,13 @@ export interface Loader {
   cancel: (ino: number) => void
 }
 
+/** Changed here and not (yet) in S3: a dirty file, or a regular file never exported. */
+export function hasLocalChanges (inode: Inode): boolean {
+  if (!isReg(inode)) return false
+  const hsm = inode.hsm ?? 0
+  return (hsm & HS_DIRTY) !== 0 || (hsm & HS_ARCHIVED) === 0
+}
+
 /** Read-only xattr giving a file's HSM state in `lfs hsm_state`'s words. */
 export const HSM_STATE_XATTR = 'user.s3link.hsm_state'
 
@@ -320,6 +327,37 @@ export class FileSystem {
       return await this.dropLink(tx, inode)
     })
     if (gone !== undefined) await this.content.remove(gone)
+  }
+
+  /**
+   * Automatic import of a deletion in S3: removes the entry at path only if it still is what was
+   * imported (a file or symlink with that ETag and no local changes, or an empty directory that
+   * came from S3). Anything else is kept: local changes are never destroyed by an import.
+   */
+  async removeImported (path: string, etag: string | undefined): Promise<'removed' | 'kept' | 'missing'> {
+    let gone: number | undefined
+    const result = await this.ns.mutate(async (tx): Promise<'removed' | 'kept' | 'missing'> => {
+      const { dir, name } = await this.parentOf(path)
+      const dirent = await this.ns.lookup(dir.ino, name)
+      if (dirent === undefined) return 'missing'
+      const inode = await this.ns.get(dirent.ino)
+      if (isDir(inode)) {
+        if (inode.remote === undefined || !(await this.ns.isEmptyDir(inode.ino))) return 'kept'
+        tx.unlink(dir.ino, name)
+        dir.nlink--
+        touchDir(tx, dir, nowNs())
+        await this.dropLink(tx, inode)
+        return 'removed'
+      }
+      if (inode.remote === undefined || (etag !== undefined && inode.remote.etag !== etag) || hasLocalChanges(inode)) return 'kept'
+      tx.unlink(dir.ino, name)
+      touchDir(tx, dir, nowNs())
+      gone = await this.dropLink(tx, inode)
+      return 'removed'
+    })
+    this.loader?.cancel(gone ?? -1)
+    if (gone !== undefined) await this.content.remove(gone)
+    return result
   }
 
   /**

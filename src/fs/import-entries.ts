@@ -18,7 +18,8 @@
 import { fsError, FsError } from '../util/errors'
 import type { Namespace, Transaction } from '../namespace/namespace'
 import { type Inode, type RemoteRef, isDir, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
-import { HS_ARCHIVED, HS_DIRTY, IMPORTED_RELEASED } from '../namespace/hsm'
+import { IMPORTED_RELEASED } from '../namespace/hsm'
+import { hasLocalChanges } from './filesystem'
 import { nowNs } from '../namespace/clock'
 import type { PosixMetadata, EntryType } from '../repo/posix-metadata'
 import type { ContentStore } from '../content/content'
@@ -37,7 +38,11 @@ export interface ImportItem {
   target?: string
 }
 
-export type ImportOutcome = 'created' | 'updated' | 'unchanged' | { error: string, message: string }
+export type ImportOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | { error: string, message: string }
+
+/** Which changes an import may make (an automatic import's policy; tasks do both). */
+export interface ImportPolicy { create: boolean, update: boolean }
+const EVERYTHING: ImportPolicy = { create: true, update: true }
 
 const ROOT_OWNER = { uid: 0, gid: 0 }
 const NS_PER_MS = 1_000_000n
@@ -46,13 +51,13 @@ const NS_PER_MS = 1_000_000n
  * Applies items below the directory `rootIno` in one batch; returns one outcome per item. Inodes
  * whose content must be dropped are returned so the caller can do it after the batch.
  */
-export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[]): Promise<ImportOutcome[]> {
+export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[], policy = EVERYTHING): Promise<ImportOutcome[]> {
   const dropped: number[] = []
   const outcomes = await ns.mutate(async (tx) => {
     const out: ImportOutcome[] = []
     for (const item of items) {
       try {
-        out.push(await applyOne(ns, tx, rootIno, item, dropped))
+        out.push(await applyOne(ns, tx, rootIno, item, dropped, policy))
       } catch (err) {
         if (!(err instanceof FsError)) throw err
         out.push({ error: err.code === 'ENOTDIR' || err.code === 'EEXIST' ? TYPE_MISMATCH : 'InternalError', message: err.message })
@@ -65,20 +70,26 @@ export async function importEntries (ns: Namespace, content: ContentStore, rootI
   return outcomes
 }
 
-async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, dropped: number[]): Promise<ImportOutcome> {
+async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, dropped: number[], policy: ImportPolicy): Promise<ImportOutcome> {
   let dir = await ns.get(rootIno)
   const names = item.components
   if (names.length === 0) {
     if (item.type !== 'directory') return { error: TYPE_MISMATCH, message: 'the DRA directory cannot be a file' }
     return applyMetadata(tx, dir, item, false) ? 'updated' : 'unchanged'
   }
-  for (const name of names.slice(0, -1)) dir = await childDir(ns, tx, dir, name)
+  for (const name of names.slice(0, -1)) {
+    const child = await childDir(ns, tx, dir, name, policy.create)
+    if (child === undefined) return 'skipped'
+    dir = child
+  }
   const name = names[names.length - 1]
   const existing = await ns.lookup(dir.ino, name)
   if (existing === undefined) {
+    if (!policy.create) return 'skipped'
     create(tx, dir, name, item)
     return 'created'
   }
+  if (!policy.update) return 'skipped'
   const inode = await ns.get(existing.ino)
   if ((inode.mode & S_IFMT) !== typeBits(item.type)) {
     return { error: TYPE_MISMATCH, message: `${names.join('/')} is a ${describeType(inode)} here and a ${item.type} in S3` }
@@ -106,16 +117,10 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
   return 'updated'
 }
 
-/** A file changed here since it was last in sync with S3 (or never was): import must not overwrite it. */
-function hasLocalChanges (inode: Inode): boolean {
-  if ((inode.mode & S_IFMT) !== S_IFREG) return false
-  const hsm = inode.hsm ?? 0
-  return (hsm & HS_DIRTY) !== 0 || (hsm & HS_ARCHIVED) === 0
-}
-
-async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string): Promise<Inode> {
+async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string, mayCreate: boolean): Promise<Inode | undefined> {
   const dirent = await ns.lookup(dir.ino, name)
   if (dirent === undefined) {
+    if (!mayCreate) return undefined
     return create(tx, dir, name, { type: 'directory', meta: {}, components: [] })
   }
   const child = await ns.get(dirent.ino)
@@ -137,11 +142,11 @@ function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): I
   })
   inode.mtimeNs = item.meta.mtimeNs ?? modified
   inode.atimeNs = item.meta.atimeNs ?? inode.mtimeNs
+  if (item.remote !== undefined) inode.remote = item.remote
   if (directory) {
     inode.parent = dir.ino
     dir.nlink++
   } else {
-    if (item.remote !== undefined) inode.remote = item.remote
     if (item.type === 'file') inode.hsm = IMPORTED_RELEASED
     else inode.target = item.target
   }

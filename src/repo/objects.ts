@@ -31,6 +31,20 @@ export async function * listObjectPages (client: S3Client, bucket: string, prefi
   } while (token !== undefined)
 }
 
+/** One "directory" of a listing with Delimiter '/': its objects and its sub-prefixes, all pages. */
+export async function listDirectory (client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<{ objects: ListedObject[], prefixes: string[] }> {
+  const objects: ListedObject[] = []
+  const prefixes: string[] = []
+  let token: string | undefined
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token, MaxKeys: PAGE_SIZE }), { abortSignal: signal })
+    for (const o of page.Contents ?? []) objects.push({ key: o.Key ?? '', size: o.Size ?? 0, etag: o.ETag ?? '', modified: o.LastModified?.getTime() ?? 0 })
+    for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) prefixes.push(p.Prefix)
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+  } while (token !== undefined)
+  return { objects, prefixes }
+}
+
 export async function headObject (client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectHead> {
   const h = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })
   const meta: Record<string, string> = {}

@@ -1,0 +1,158 @@
+/**
+ * Automatic import by listing (spec/fsx-dra.md §11; change source 1, which works with every S3
+ * server): every `intervalMs`, each AVAILABLE DRA with an import policy compares its S3 prefix with
+ * its directory, one directory at a time (a listing with Delimiter '/'), so memory is bounded by the
+ * largest directory, not the tree:
+ *   NEW      an object or prefix with no entry here → the entry is created (released)
+ *   CHANGED  a file whose object's ETag differs from the one it was imported with → metadata
+ *            updated, content released (a file with local changes not exported is kept)
+ *   DELETED  an entry that came from S3 whose object is gone → removed (directories only when
+ *            empty; entries made here and never exported are not S3's to delete)
+ * Our own exports come back with the ETag the entry already records, so they are no change.
+ */
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { Logger } from '../daemon/logger'
+import type { Associations } from '../dra/associations'
+import { type DraRecord, importEvents } from '../dra/association'
+import { parseRepositoryPath } from '../dra/paths'
+import type { FileSystem } from '../fs/filesystem'
+import { type ImportItem, type ImportPolicy, importEntries } from '../fs/import-entries'
+import { isDir, isReg } from '../namespace/inode'
+import { keyToPath } from '../repo/key-mapping'
+import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
+import { describeS3Error, getObjectText, headObject, listDirectory, type ListedObject } from '../repo/objects'
+import type { S3Clients } from '../repo/s3-clients'
+import { mapLimit } from '../util/pool'
+
+const HEAD_CONCURRENCY = 16
+
+export interface AutoImportOptions {
+  associations: Associations
+  filesystem: FileSystem
+  clients: S3Clients
+  log: Logger
+  intervalMs: number
+}
+
+interface Walk { dra: DraRecord, client: S3Client, bucket: string, draPrefix: string, rootIno: number, policy: ImportPolicy & { remove: boolean }, counts: Record<string, number> }
+
+export class AutoImporter {
+  private timer?: NodeJS.Timeout
+  private running?: Promise<void>
+  private stopped = false
+
+  constructor (private readonly o: AutoImportOptions) {}
+
+  start (): void {
+    const tick = (): void => {
+      this.running = this.pollAll().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, this.o.intervalMs)
+      })
+    }
+    this.timer = setTimeout(tick, this.o.intervalMs)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running
+  }
+
+  /** One pass over every DRA with an import policy; a DRA's failure is logged and does not stop the others. */
+  async pollAll (): Promise<void> {
+    for (const dra of this.o.associations.list()) {
+      if (this.stopped) return
+      const events = importEvents(dra)
+      if (dra.Lifecycle !== 'AVAILABLE' || events.length === 0) continue
+      try {
+        await this.pollDra(dra, events)
+      } catch (err) {
+        this.o.log.warn('automatic import pass failed; next pass retries', { associationId: dra.AssociationId, error: describeS3Error(err) })
+      }
+    }
+  }
+
+  private async pollDra (dra: DraRecord, events: string[]): Promise<void> {
+    const repo = parseRepositoryPath(dra.DataRepositoryPath)
+    const root = await this.o.filesystem.resolve(dra.FileSystemPath)
+    const { client } = await this.o.clients.forBucket(repo.bucket)
+    const walk: Walk = {
+      dra, client, bucket: repo.bucket, draPrefix: repo.prefix, rootIno: root.ino,
+      policy: { create: events.includes('NEW'), update: events.includes('CHANGED'), remove: events.includes('DELETED') },
+      counts: {}
+    }
+    await this.walk(walk, repo.prefix, [])
+    if (Object.keys(walk.counts).length > 0) this.o.log.info('automatic import applied changes', { associationId: dra.AssociationId, ...walk.counts })
+  }
+
+  private async walk (w: Walk, prefix: string, components: string[]): Promise<void> {
+    if (this.stopped) return
+    const localPath = [w.dra.FileSystemPath.replace(/\/+$/, ''), ...components].join('/') || '/'
+    const local = new Map((await this.o.filesystem.readdir(localPath).catch(() => [])).map((e) => [e.name, e]))
+    const { objects, prefixes } = await listDirectory(w.client, w.bucket, prefix)
+    const seen = new Set<string>()
+    const changed: ListedObject[] = []
+    for (const obj of objects) {
+      const name = obj.key.slice(prefix.length)
+      if (name === '') continue // this directory's own marker
+      const path = keyToPath(w.draPrefix, obj.key)
+      if ('problem' in path) continue
+      seen.add(name)
+      const entry = local.get(name)
+      if (entry === undefined ? w.policy.create : w.policy.update && await this.differs(localPath, name, obj)) changed.push(obj)
+    }
+    const items = (await mapLimit(changed, HEAD_CONCURRENCY, async (obj) => await this.itemFor(w, obj))).filter((i): i is ImportItem => i !== undefined)
+    const subdirs: string[] = []
+    for (const p of prefixes) {
+      const name = p.slice(prefix.length, -1)
+      if (name === '' || 'problem' in keyToPath(w.draPrefix, p)) continue
+      seen.add(name)
+      subdirs.push(name)
+      if (!local.has(name) && w.policy.create) {
+        items.push({ components: [...components, name], type: 'directory', meta: {}, remote: { dra: w.dra.AssociationId, bucket: w.bucket, key: p, etag: '', size: 0, modified: 0 } })
+      }
+    }
+    if (items.length > 0) {
+      const outcomes = await importEntries(this.o.filesystem.ns, this.o.filesystem.content, w.rootIno, items, w.policy)
+      for (const o of outcomes) count(w, typeof o === 'string' ? o : o.error)
+    }
+    if (w.policy.remove) {
+      for (const name of local.keys()) {
+        if (seen.has(name)) continue
+        count(w, await this.o.filesystem.removeImported(`${localPath === '/' ? '' : localPath}/${name}`, undefined) === 'removed' ? 'removed' : 'kept')
+      }
+    }
+    for (const name of subdirs) {
+      const kind = await this.o.filesystem.resolve(`${localPath === '/' ? '' : localPath}/${name}`).catch(() => undefined)
+      if (kind !== undefined && isDir(kind)) await this.walk(w, `${prefix}${name}/`, [...components, name])
+    }
+  }
+
+  /** A file here whose object's ETag is not the one it records. */
+  private async differs (localPath: string, name: string, obj: ListedObject): Promise<boolean> {
+    const inode = await this.o.filesystem.resolve(`${localPath === '/' ? '' : localPath}/${name}`).catch(() => undefined)
+    if (inode === undefined || isDir(inode)) return false
+    return inode.remote?.etag !== obj.etag && (isReg(inode) || inode.remote !== undefined)
+  }
+
+  private async itemFor (w: Walk, obj: ListedObject): Promise<ImportItem | undefined> {
+    const path = keyToPath(w.draPrefix, obj.key)
+    if ('problem' in path) return undefined
+    try {
+      const head = await headObject(w.client, w.bucket, obj.key)
+      const meta = decodePosixMetadata(head.meta)
+      const type = path.directory ? 'directory' : entryTypeOf(obj.key, meta)
+      const item: ImportItem = { components: path.components, type, meta, remote: { dra: w.dra.AssociationId, bucket: w.bucket, key: obj.key, etag: head.etag, size: head.size, modified: head.modified } }
+      if (type === 'symlink') item.target = await getObjectText(w.client, w.bucket, obj.key)
+      return item
+    } catch (err) {
+      // Gone between the listing and the HEAD, or unreadable: FSx skips it; the next pass sees it again.
+      this.o.log.warn('automatic import skipped an object', { associationId: w.dra.AssociationId, key: obj.key, error: describeS3Error(err) })
+      return undefined
+    }
+  }
+}
+
+function count (w: Walk, what: string): void {
+  w.counts[what] = (w.counts[what] ?? 0) + 1
+}
