@@ -17,7 +17,7 @@ import { type DraRecord, importEvents } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import type { FileSystem } from '../fs/filesystem'
 import { type ImportItem, type ImportPolicy, importEntries } from '../fs/import-entries'
-import { isDir, isReg } from '../namespace/inode'
+import { isDir, isReg, S_IFDIR, S_IFMT } from '../namespace/inode'
 import { keyToPath } from '../repo/key-mapping'
 import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
 import { describeS3Error, getObjectText, headObject, listDirectory, type ListedObject } from '../repo/objects'
@@ -117,8 +117,10 @@ export class AutoImporter {
       for (const o of outcomes) count(w, typeof o === 'string' ? o : o.error)
     }
     if (w.policy.remove) {
-      for (const name of local.keys()) {
+      for (const [name, entry] of local) {
         if (seen.has(name)) continue
+        // A directory gone from S3: its imported contents go first (the listing below it is empty).
+        if ((entry.type & S_IFMT) === S_IFDIR) await this.walk(w, `${prefix}${name}/`, [...components, name])
         count(w, await this.o.filesystem.removeImported(`${localPath === '/' ? '' : localPath}/${name}`, undefined) === 'removed' ? 'removed' : 'kept')
       }
     }
