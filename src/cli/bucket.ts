@@ -7,16 +7,11 @@
  * `--shared-secret -`) reads the value from stdin instead. Output never contains a secret: the API
  * does not return them.
  */
-import fs from 'node:fs'
-import path from 'node:path'
 import type { Command } from 'commander'
-import { configDir, defaultConfigPath, loadConfig } from '../daemon/config'
-import { socketPath } from '../api/paths'
 import { callApiOk } from '../api/client'
 import { UsageError } from '../util/errors'
 import { print } from './output'
-
-interface CommonOptions { fs?: string, config?: string, json?: boolean }
+import { socketOf, type TargetOptions as CommonOptions } from './target'
 
 /** Form fields settable from the command line, with their option names. */
 const FIELD_OPTIONS: Array<[field: string, flag: string, description: string]> = [
@@ -90,20 +85,6 @@ export function registerBucketCommands (cli: Command): void {
         : `${name}: ${r.reachable === true ? 'reachable' : 'not reachable'}, not authorized (${String(r.credentials)} credentials)`)
       if (!ok) throw new UsageError(`bucket test failed: ${String(r.error)}`)
     })
-}
-
-/** Resolves the file system's API socket from --config / --fs / the only configured one. */
-async function socketOf (o: CommonOptions): Promise<string> {
-  const config = await loadConfig(o.config ?? (o.fs !== undefined ? defaultConfigPath(o.fs) : await onlyConfig()))
-  return socketPath(config.stateDir)
-}
-
-async function onlyConfig (): Promise<string> {
-  const dir = configDir()
-  const names = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.yaml')).sort()
-  if (names.length === 1) return path.join(dir, names[0])
-  if (names.length === 0) throw new UsageError(`no file system is configured in ${dir}: create one with s3link init, or give --config FILE`)
-  throw new UsageError(`several file systems are configured in ${dir} (${names.map((n) => n.slice(0, -5)).join(', ')}): choose one with --fs NAME`)
 }
 
 async function readSecretsFromStdin (form: Record<string, string>): Promise<void> {

@@ -11,6 +11,8 @@ import { print, fail } from './output'
 import { runForeground, runBackground, stopDaemon, status } from './mount'
 import { runDemo } from './demo'
 import { registerBucketCommands } from './bucket'
+import { registerDraCommands } from './dra'
+import { clientCredentials, shellLines } from './credentials'
 
 function program (): Command {
   const cli = new Command('s3link')
@@ -65,6 +67,19 @@ function program (): Command {
     })
 
   registerBucketCommands(cli)
+  registerDraCommands(cli)
+
+  cli.command('credentials')
+    .description('print shell lines that set the admin credentials, region and API URL of a running file system, ' +
+      'for eval "$(s3link credentials NAME)" and then aws fsx … --endpoint-url "$S3LINK_API_URL". ' +
+      'The output contains the secret access key: do not paste it into logs or tickets')
+    .argument('<name>', 'file system name')
+    .option('--config <file>', 'config file (default /etc/s3link/NAME.yaml)')
+    .option('--json', 'print JSON (also with the secret)')
+    .action(async (name: string, o: { config?: string, json?: boolean }) => {
+      const c = await clientCredentials(o.config ?? defaultConfigPath(name))
+      print(o.json === true, c, shellLines(c))
+    })
 
   cli.command('demo')
     .description('the two-minute tour: a local S3 server and a mounted s3link file system, no AWS account')
