@@ -1,6 +1,8 @@
 // s3link dashboard: plain ES module, no build. Talks to the control API on the same origin with the
-// admin token as a bearer token (kept in sessionStorage only). Secrets are write-only: the API never
-// returns them and this page never displays them.
+// admin token as a bearer token (kept in sessionStorage only): the bucket API, and the FSx wire
+// protocol (POST / with X-Amz-Target) for data repository associations. Secrets are write-only: the
+// API never returns them and this page never displays them. Text from the API goes in as
+// textContent, never as HTML.
 const TOKEN_KEY = 's3link.token'
 const FIELDS = ['bucketname', 'cloud', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey', 'accessRole',
   'accessRoleExt', 'sharedSecret', 'pathStyle', 'checksums', 'sse', 'kmsKeyId']
@@ -12,38 +14,69 @@ let editing = null // the bucket view being edited, or null when adding
 
 const rejected = (err) => err instanceof ApiError && (err.status === 401 || err.status === 403)
 
+// The bucket API answers { error, message }, the FSx protocol { __type, Message }.
 class ApiError extends Error {
   constructor (status, body) {
-    super(body?.message ?? `HTTP ${status}`)
+    super(body?.message ?? body?.Message ?? `HTTP ${status}`)
     this.status = status
     this.body = body
+    this.type = body?.error ?? body?.__type ?? 'Error'
   }
 }
 
-async function api (path, { method = 'GET', form: fields } = {}) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}`, Accept: 'application/json' }
-  let body
-  if (fields !== undefined) {
-    headers['Content-Type'] = 'application/x-www-form-urlencoded'
-    body = new URLSearchParams(fields).toString()
-  }
+async function send (path, method, headers, body) {
+  headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}`, Accept: 'application/json', ...headers }
   const res = await fetch(path, { method, headers, body, cache: 'no-store' })
   const data = await res.json().catch(() => null)
   if (!res.ok) throw new ApiError(res.status, data)
   return data
 }
 
-function alertError (err) {
+function api (path, { method = 'GET', form: fields } = {}) {
+  if (fields === undefined) return send(path, method, {})
+  return send(path, method, { 'Content-Type': 'application/x-www-form-urlencoded' }, new URLSearchParams(fields).toString())
+}
+
+/** One FSx operation, as `aws fsx` would send it. */
+function fsx (operation, input = {}) {
+  return send('/', 'POST', {
+    'Content-Type': 'application/x-amz-json-1.1',
+    'X-Amz-Target': `AWSSimbaAPIService_v20180301.${operation}`
+  }, JSON.stringify(input))
+}
+
+const errorText = (err) => err instanceof ApiError
+  ? `${err.type} (HTTP ${err.status}): ${err.message}`
+  : `Request failed: ${err.message}`
+
+/** Shows err in `box` (the page's alert by default); a refused token logs out instead. */
+function alertError (err, box = $('#alert')) {
   if (rejected(err)) return logout('The token was rejected; log in again.')
-  $('#alert').textContent = err instanceof ApiError
-    ? `${err.body?.error ?? 'Error'} (HTTP ${err.status}): ${err.message}`
-    : `Request failed: ${err.message}`
+  box.textContent = errorText(err)
 }
 
 function say (text) {
   $('#alert').textContent = ''
+  $('#dra-alert').textContent = ''
   $('#status').textContent = text
 }
+
+function el (tag, className = '', text = '') {
+  const e = document.createElement(tag)
+  if (className !== '') e.className = className
+  e.textContent = text
+  return e
+}
+
+// Both sections are on one page: the nav marks the one last jumped to.
+function markSection () {
+  const hash = location.hash === '' ? '#buckets' : location.hash
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.getAttribute('href') === hash) a.setAttribute('aria-current', 'location')
+    else a.removeAttribute('aria-current')
+  }
+}
+window.addEventListener('hashchange', markSection)
 
 // ---- login ----
 
@@ -63,6 +96,7 @@ function logout (message = '') {
   buckets = []
   $('#bucket-table tbody').replaceChildren()
   closeForm()
+  resetDras()
   showLogin(message)
 }
 
@@ -72,7 +106,7 @@ async function enter () {
   $('#login').hidden = true
   $('#app').hidden = false
   $('#logout').hidden = false
-  await loadBuckets()
+  await Promise.all([loadBuckets(), loadDras()])
 }
 
 $('#login-form').addEventListener('submit', async (ev) => {
@@ -247,8 +281,205 @@ form.addEventListener('submit', async (ev) => {
   }
 })
 
+// ---- data repository associations ----
+
+const draForm = $('#dra-form')
+const draDialog = $('#dra-delete')
+const LIFECYCLES = ['CREATING', 'AVAILABLE', 'MISCONFIGURED', 'UPDATING', 'DELETING', 'FAILED']
+// The daemon settles these by itself: the list polls until none is left.
+const TRANSITIONAL = ['CREATING', 'UPDATING', 'DELETING']
+const POLL_MS = 2000
+let draEditing = null // the association whose events are being edited, or null when creating
+let draDeleting = null // the association the delete dialog asks about
+let fileSystemId = null
+let pollTimer
+let loads = 0 // only the latest listing is drawn: an older one may answer last
+
+function resetDras () {
+  clearTimeout(pollTimer)
+  loads++
+  draDeleting = null
+  $('#dra-table tbody').replaceChildren()
+  $('#dra-alert').textContent = ''
+  closeDraForm()
+  if (draDialog.open) draDialog.close()
+}
+
+async function describeAll () {
+  const all = []
+  let token
+  do {
+    const page = await fsx('DescribeDataRepositoryAssociations', { MaxResults: 25, ...(token !== undefined ? { NextToken: token } : {}) })
+    all.push(...page.Associations)
+    token = page.NextToken
+  } while (token !== undefined)
+  return all
+}
+
+async function loadDras () {
+  clearTimeout(pollTimer)
+  const load = ++loads
+  const list = await describeAll()
+  if (load !== loads) return
+  $('#dra-table tbody').replaceChildren(...list.map(draRow))
+  $('#no-dras').hidden = list.length > 0
+  if (list.some((a) => TRANSITIONAL.includes(a.Lifecycle))) pollTimer = setTimeout(refreshDras, POLL_MS)
+}
+
+// A failed refresh stops polling and says why; the Refresh button starts again.
+const refreshDras = () => loadDras().catch((err) => alertError(err, $('#dra-alert')))
+
+const eventsText = (policy) => policy?.Events?.length > 0 ? policy.Events.join(', ') : 'off'
+
+function draRow (a) {
+  const tr = document.createElement('tr')
+  tr.dataset.association = a.AssociationId
+  const id = el('th', 'id', a.AssociationId)
+  id.scope = 'row'
+  const paths = el('td', 'paths')
+  paths.append(el('span', 'path', a.FileSystemPath), el('span', 'path', `↔ ${a.DataRepositoryPath}`))
+  const lifecycle = el('td', 'lifecycle')
+  const kind = LIFECYCLES.includes(a.Lifecycle) ? a.Lifecycle.toLowerCase() : 'unknown'
+  lifecycle.append(el('span', `badge lc-${kind}`, a.Lifecycle))
+  if (a.FailureDetails?.Message) lifecycle.append(el('span', 'failure', a.FailureDetails.Message))
+  const actions = el('td', 'actions')
+  // The API refuses updates of a DELETING or FAILED association (delete and create it again).
+  const settled = a.Lifecycle !== 'DELETING' && a.Lifecycle !== 'FAILED'
+  for (const [label, fn, enabled] of [['Edit events', openDraForm, settled], ['Re-check', recheck, settled], ['Delete', askDelete, a.Lifecycle !== 'DELETING']]) {
+    const button = el('button', '', label)
+    button.type = 'button'
+    button.disabled = !enabled
+    button.setAttribute('aria-label', `${label} ${a.AssociationId}`)
+    button.addEventListener('click', () => fn(a))
+    actions.append(button)
+  }
+  tr.append(id, paths, lifecycle, el('td', 'event-list', eventsText(a.S3?.AutoImportPolicy)),
+    el('td', 'event-list', eventsText(a.S3?.AutoExportPolicy)), actions)
+  return tr
+}
+
+// An update naming only the association is how FSx re-checks a MISCONFIGURED one at once.
+async function recheck (a) {
+  try {
+    await fsx('UpdateDataRepositoryAssociation', { AssociationId: a.AssociationId })
+    say(`Association ${a.AssociationId} is being checked again.`)
+  } catch (err) { return alertError(err, $('#dra-alert')) }
+  await refreshDras()
+}
+
+function askDelete (a) {
+  draDeleting = a
+  draDialog.querySelector('form').reset()
+  $('#dra-delete-text').textContent = `Delete ${a.AssociationId}, which links ${a.FileSystemPath} to ${a.DataRepositoryPath}?`
+  draDialog.returnValue = ''
+  draDialog.showModal()
+}
+
+draDialog.addEventListener('close', async () => {
+  const a = draDeleting
+  draDeleting = null
+  if (a === null || draDialog.returnValue !== 'delete') return
+  const deleteData = draDialog.querySelector('[name="deleteData"]').checked
+  try {
+    await fsx('DeleteDataRepositoryAssociation', { AssociationId: a.AssociationId, DeleteDataInFileSystem: deleteData })
+    if (draEditing?.AssociationId === a.AssociationId) closeDraForm()
+    say(`Association ${a.AssociationId} is being deleted${deleteData ? ', with its data' : ''}.`)
+  } catch (err) { return alertError(err, $('#dra-alert')) }
+  await refreshDras()
+})
+
+// ---- create / edit events form ----
+
+const PATHS = ['FileSystemPath', 'DataRepositoryPath']
+
+function clearDraErrors () {
+  $('#dra-form-error').textContent = ''
+  for (const name of PATHS) {
+    draForm.elements[name].removeAttribute('aria-invalid')
+    draForm.elements[name].removeAttribute('aria-describedby')
+  }
+}
+
+function openDraForm (a) {
+  draEditing = a
+  draForm.reset()
+  clearDraErrors()
+  draForm.classList.toggle('editing', a !== null)
+  $('#dra-form-title').textContent = a === null ? 'New association' : `Edit events of ${a.AssociationId}`
+  $('#dra-save').textContent = a === null ? 'Create' : 'Update'
+  for (const name of PATHS) {
+    draForm.elements[name].readOnly = a !== null
+    draForm.elements[name].value = a?.[name] ?? ''
+  }
+  for (const [name, policy] of [['import', a?.S3?.AutoImportPolicy], ['export', a?.S3?.AutoExportPolicy]]) {
+    for (const box of draForm.elements[name]) box.checked = policy?.Events?.includes(box.value) === true
+  }
+  draForm.hidden = false
+  const first = a === null ? draForm.elements.FileSystemPath : draForm.elements.import[0]
+  first.focus()
+}
+
+function closeDraForm () {
+  draEditing = null
+  draForm.reset()
+  clearDraErrors()
+  draForm.hidden = true
+}
+
+$('#add-dra').addEventListener('click', () => openDraForm(null))
+$('#refresh-dras').addEventListener('click', () => { $('#dra-alert').textContent = ''; void refreshDras() })
+$('#dra-cancel').addEventListener('click', () => { closeDraForm(); $('#add-dra').focus() })
+
+const checkedEvents = (name) => [...draForm.elements[name]].filter((box) => box.checked).map((box) => box.value)
+
+async function createDra () {
+  fileSystemId ??= (await fsx('DescribeFileSystems')).FileSystems[0].FileSystemId
+  const text = (name) => draForm.elements[name].value.trim() || undefined // absent: the API names what is missing
+  const policy = (events) => events.length > 0 ? { Events: events } : undefined
+  const { Association } = await fsx('CreateDataRepositoryAssociation', {
+    FileSystemId: fileSystemId,
+    FileSystemPath: text('FileSystemPath'),
+    DataRepositoryPath: text('DataRepositoryPath'),
+    BatchImportMetaDataOnCreate: draForm.elements.BatchImportMetaDataOnCreate.checked,
+    S3: { AutoImportPolicy: policy(checkedEvents('import')), AutoExportPolicy: policy(checkedEvents('export')) }
+  })
+  return `Association ${Association.AssociationId} created: ${Association.FileSystemPath} ↔ ${Association.DataRepositoryPath}.`
+}
+
+async function updateDra (a) {
+  // Both policies are sent: an update leaves a policy it does not name as it was, and an empty
+  // list is how a direction is turned off.
+  await fsx('UpdateDataRepositoryAssociation', {
+    AssociationId: a.AssociationId,
+    S3: { AutoImportPolicy: { Events: checkedEvents('import') }, AutoExportPolicy: { Events: checkedEvents('export') } }
+  })
+  return `Association ${a.AssociationId} updated.`
+}
+
+draForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault()
+  clearDraErrors()
+  let done
+  try {
+    done = draEditing === null ? await createDra() : await updateDra(draEditing)
+  } catch (err) {
+    alertError(err, $('#dra-form-error'))
+    // FSx messages begin with the parameter at fault: point that field at the message.
+    const field = PATHS.find((name) => err.message?.startsWith(name) && !draForm.elements[name].readOnly)
+    if (field !== undefined) {
+      draForm.elements[field].setAttribute('aria-invalid', 'true')
+      draForm.elements[field].setAttribute('aria-describedby', 'dra-form-error')
+    }
+    return
+  }
+  closeDraForm()
+  say(done)
+  await refreshDras()
+})
+
 // ---- start ----
 
+markSection()
 if (sessionStorage.getItem(TOKEN_KEY) === null) showLogin()
 else {
   enter().catch((err) => rejected(err)
