@@ -18,18 +18,26 @@ export async function runForeground (configPath: string, mountpoint?: string): P
   // Loaded here, not at the top: the daemon's modules (fastify, the AWS SDK, LevelDB) cost ~0.4 s,
   // which every other CLI command (status, bucket …) would pay for nothing.
   const { Daemon } = await import('../daemon/daemon') as { Daemon: typeof DaemonType }
+  // Handlers go in before the start: a signal while mounting must not kill the daemon with the
+  // default action (that leaves a dead mount). They stay installed while stopping: a second Ctrl-C
+  // or SIGTERM must not kill it halfway through its unmount either.
+  let signalled: string | undefined
+  let stop: ((signal: string) => void) | undefined
+  const onSignal = (signal: string): void => {
+    if (stop !== undefined) stop(signal)
+    else signalled ??= signal
+  }
+  for (const s of STOP_SIGNALS) process.on(s, onSignal)
   const daemon = await Daemon.start(configPath, { mountpoint })
   await new Promise<void>((resolve) => {
-    // Handlers stay installed while stopping: a second Ctrl-C or SIGTERM must not kill the daemon
-    // halfway through its unmount (that would leave a dead mount behind).
     let stopping = false
-    const onSignal = (signal: string): void => {
+    stop = (signal) => {
       if (stopping) { daemon.log.info('already stopping', { signal }); return }
       stopping = true
       daemon.log.info('stopping', { signal })
       daemon.stop().then(resolve, resolve)
     }
-    for (const s of STOP_SIGNALS) process.on(s, onSignal)
+    if (signalled !== undefined) stop(signalled)
   })
   process.exit(0)
 }
