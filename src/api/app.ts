@@ -24,6 +24,10 @@ import { dashboardRoutes } from './routes/dashboard'
 import type { BucketTable } from '../repo/bucket-table'
 import type { S3Clients } from '../repo/s3-clients'
 import { fsxProtocol } from './fsx/protocol'
+import { eventRoutes } from './routes/events'
+import { metricsRoutes } from './routes/metrics'
+import type { ImportQueue } from '../sync/import-queue'
+import type { Metrics } from '../util/metrics'
 import type { Operation } from './fsx/operations'
 
 export const BODY_LIMIT = 1024 * 1024
@@ -34,6 +38,9 @@ export interface ApiServices {
   status: () => StatusInfo
   /** The FSx operations served on `POST /` (src/api/fsx). */
   fsx: Record<string, Operation>
+  /** Where S3 change notifications go (POST /events/s3). */
+  importQueue: ImportQueue
+  metrics: Metrics
   log: Logger
 }
 
@@ -77,6 +84,8 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   await app.register(statusRoutes, { status: services.status })
   await app.register(bucketRoutes, { table: services.table, clients: services.clients, log })
   await app.register(fsxProtocol, { operations: services.fsx, log })
+  await app.register(eventRoutes, { table: services.table, queue: services.importQueue, metrics: services.metrics, log })
+  await app.register(metricsRoutes, { metrics: services.metrics })
   return app
 }
 

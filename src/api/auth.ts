@@ -7,7 +7,8 @@
  *      `Authorization: Bearer <token>`, or the bare token (InfinStor clients send it without a
  *      scheme, spec/fsx-dra.md §25.2); or AWS Signature V4 with the admin accessKeyId and
  *      secretAccessKey, so AWS SDKs and the AWS CLI can call the API.
- *    Public on TCP: `GET /` and `GET /dashboard/*` (the page itself logs in with the token).
+ *    Public on TCP: `GET /` and `GET /dashboard/*` (the page itself logs in with the token), and
+ *    `POST /events/s3` (authenticated by the bucket's shared secret instead).
  *
  * Checks happen in two hooks: `onRequest` (before the body is read) settles bearer tokens and the
  * cheap SigV4 checks (shape, access key id, date skew); `preValidation` (once the raw body is in)
@@ -17,6 +18,7 @@
 import fs from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { awsError, unauthorized } from './errors'
+import { EVENTS_PATH } from './routes/events'
 import { type SigV4Header, checkSigV4Envelope, constantTimeEqual, isSigV4, parseSigV4, verifySigV4 } from './sigv4'
 
 export interface AdminCredentials { accessKeyId: string, secretAccessKey: string, token: string }
@@ -29,10 +31,14 @@ export async function loadAdminCredentials (file: string): Promise<AdminCredenti
   return { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey, token: parsed.token }
 }
 
-/** Routes anyone may GET: the dashboard's page and its static files. */
+/**
+ * Routes without admin credentials: the dashboard's page and static files (GET), and the S3 event
+ * webhook, which checks the bucket's shared secret itself (routes/events.ts).
+ */
 export function isPublic (method: string, url: string): boolean {
-  if (method !== 'GET' && method !== 'HEAD') return false
   const path = url.split('?')[0]
+  if (path === EVENTS_PATH) return method === 'POST' || method === 'HEAD'
+  if (method !== 'GET' && method !== 'HEAD') return false
   return path === '/' || path.startsWith('/dashboard/')
 }
 

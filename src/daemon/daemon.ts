@@ -42,6 +42,9 @@ import { describeS3Error, getObjectRange } from '../repo/objects'
 import type { Inode } from '../namespace/inode'
 import { ImportService } from '../sync/import-service'
 import { AutoImporter } from '../sync/auto-import'
+import { ImportQueue } from '../sync/import-queue'
+import { ChangeApplier } from '../sync/change-applier'
+import { Metrics } from '../util/metrics'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -60,6 +63,7 @@ export class Daemon {
   private loader?: ContentLoader
   private imports?: ImportService
   private autoImport?: AutoImporter
+  private importQueue?: ImportQueue
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -139,8 +143,11 @@ export class Daemon {
     this.imports = new ImportService(associations, filesystem, clients)
     this.autoImport = new AutoImporter({ associations, filesystem, clients, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
+    const importQueue = this.importQueue = await ImportQueue.open(this.store)
+    const metrics = new Metrics(() => importQueue.oldestAgeSeconds())
+    this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, log: log.child({ subsystem: 'import' }) }), metrics)
     const fsx = fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir })
-    this.api = await ApiServer.start({ table, clients, fsx, log }, {
+    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log }, {
       stateDir: config.stateDir,
       address: config.api.address,
       port: config.api.port,
@@ -148,6 +155,20 @@ export class Daemon {
       identity: { id: meta.id, name: config.name, mountpoint: config.mountpoint }
     })
     log.info('control API listening', { url: this.api.url, socket: socketPath(config.stateDir) })
+  }
+
+  /** Changes notified by S3 (webhook, SQS) are applied from the durable queue, retried with backoff. */
+  private startEventImport (queue: ImportQueue, applier: ChangeApplier, metrics: Metrics): void {
+    const log = this.log.child({ subsystem: 'import' })
+    if (queue.size > 0) log.info('resuming queued S3 changes', { count: queue.size })
+    queue.start(async (change) => {
+      const result = await applier.apply(change)
+      metrics.importEvents.inc({ source: 'queue', result })
+      if (result === 'applied') metrics.objectsImported.inc({ via: 'automatic' })
+    }, (change, err, delayMs) => {
+      metrics.importEvents.inc({ source: 'queue', result: 'failed' })
+      log.warn('applying an S3 change failed; retrying', { bucket: change.bucket, key: change.key, error: describeS3Error(err), retryInMs: delayMs })
+    })
   }
 
   /**
@@ -207,7 +228,7 @@ export class Daemon {
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
       ['stop control API', async () => { await this.api?.close() }],
-      ['stop automatic import', async () => { await this.autoImport?.stop() }],
+      ['stop automatic import', async () => { await this.autoImport?.stop(); await this.importQueue?.stop() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['stop loads', async () => { await this.loader?.close() }],
       ['close S3 clients', () => { this.s3Clients?.close() }],

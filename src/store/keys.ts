@@ -14,6 +14,7 @@
  *   dra:<dra-id>               → DraRecord       one data repository association (src/dra/association.ts)
  *   drareq:<seq16>             → DraRequest      a queued create/update/delete of a DRA, worked in seq order
  *   dratoken:<op>/<token>      → TokenRecord     a ClientRequestToken already answered, with its answer
+ *   impq:<seq16>               → QueuedChange    an S3 change (webhook, SQS) waiting for automatic import
  *
  * Inode numbers are fixed-width lower-case hex (16 digits) so that key order is numeric order and a
  * directory's entries, or an inode's xattrs, are one contiguous range: `<prefix>/` .. `<prefix>0`
@@ -54,6 +55,9 @@ export const draRequestRange: Range = { gt: 'drareq:', lt: 'drareq;' }
 /** Tokens are 1–63 of [A-za-z0-9_.-] (validated before a key is built): no escaping needed. */
 export const draTokenKey = (op: string, token: string): string => `dratoken:${op}/${token}`
 export const draTokenRange: Range = { gt: 'dratoken:', lt: 'dratoken;' }
+
+export const importQueueKey = (seq: number): string => `impq:${inoHex(seq)}`
+export const importQueueRange: Range = { gt: 'impq:', lt: 'impq;' }
 
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {
