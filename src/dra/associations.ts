@@ -119,7 +119,7 @@ export class Associations extends EventEmitter {
         ImportedFileChunkSize: input.ImportedFileChunkSize ?? DEFAULT_CHUNK_SIZE_MIB,
         ...(input.S3 !== undefined ? { S3: input.S3 } : {}),
         ...(input.Tags !== undefined ? { Tags: input.Tags } : {}),
-        CreationTime: Date.now() / 1000
+        CreationTime: this.creationTime()
       }
       return { record, request: 'create', answer: { Association: this.view(record) } }
     })
@@ -160,6 +160,7 @@ export class Associations extends EventEmitter {
       const record = { ...current, Tags: change(current.Tags ?? []) }
       await this.store.batch([{ type: 'put', key: draKey(id), value: record }])
       this.records.set(id, record)
+      this.emit('changed', id) // the SQS importer follows the s3link:sqs-queue-url tag
     })
   }
 
@@ -213,6 +214,16 @@ export class Associations extends EventEmitter {
     const later = this.requests.find((q) => q.seq > request.seq && q.AssociationId === request.AssociationId)
     if (later?.op === 'update' && result !== 'FAILED') return 'UPDATING'
     return result
+  }
+
+  /**
+   * Now, in epoch seconds with milliseconds, but later than every association's: creation times
+   * are unique, so oldest-first is the order of creation even within one millisecond.
+   */
+  private creationTime (): number {
+    let ms = Date.now()
+    for (const r of this.records.values()) ms = Math.max(ms, Math.round(r.CreationTime * 1000) + 1)
+    return ms / 1000
   }
 
   private existing (id: string): DraRecord {

@@ -26,6 +26,8 @@ export function describeAssociations (all: DraRecord[], fsId: string, input: Des
   }
   for (const filter of input.Filters ?? []) {
     const values = filter.Values ?? []
+    // A filter with no values would match nothing; say so rather than answer an empty list.
+    if (values.length === 0 && filter.Name !== undefined) throw badRequest(`filter ${filter.Name} needs at least one value in Values`)
     switch (filter.Name) {
       case 'file-system-id':
         if (!values.includes(fsId)) throw new FsxError('FileSystemNotFound', `file system ${values.join(', ')} does not exist here (this is ${fsId})`)

@@ -18,9 +18,9 @@ const KEY_MAX = 1024
 /** The components of a file system path, or a BadRequest saying what is wrong. */
 export function fileSystemPathComponents (p: string): string[] {
   if (!p.startsWith('/')) throw badRequest(`FileSystemPath ${JSON.stringify(p)} must begin with /`)
-  const inner = p.endsWith('/') ? p.slice(1, -1) : p.slice(1)
-  if (inner === '') return []
-  const parts = inner.split('/')
+  if (p === '/') return []
+  // One trailing / is allowed; what is left must be names (so `//` is an empty name, not the root).
+  const parts = (p.endsWith('/') ? p.slice(1, -1) : p.slice(1)).split('/')
   checkComponents(parts, 'FileSystemPath', p)
   return parts
 }

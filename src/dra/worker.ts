@@ -6,7 +6,8 @@
  *   update   check → AVAILABLE / MISCONFIGURED / FAILED (an update naming only the id is the way
  *            to re-check a MISCONFIGURED association at once)
  *   delete   with DeleteDataInFileSystem, remove the directory and everything in it; then forget it
- *   health   every checkIntervalMs, each AVAILABLE or MISCONFIGURED association is checked again
+ *   health   every checkIntervalMs, each AVAILABLE or MISCONFIGURED association is checked again;
+ *            a request queued meanwhile goes first (the check in progress is abandoned)
  *
  * The check: the linked directory must exist (else FAILED, which is final: FSx's "the file system
  * path was deleted"); the bucket must answer HeadBucket and ListObjectsV2 with its credentials
@@ -47,8 +48,10 @@ export class DraWorker {
 
   constructor (private readonly o: WorkerOptions) {}
 
+  private readonly onQueued = (): void => this.wake?.()
+
   start (): void {
-    this.o.associations.on('queued', () => this.wake?.())
+    this.o.associations.on('queued', this.onQueued)
     this.nextCheck = Date.now() + this.o.checkIntervalMs
     this.running = this.loop()
   }
@@ -59,6 +62,7 @@ export class DraWorker {
    */
   async stop (): Promise<void> {
     this.stopped = true
+    this.o.associations.off('queued', this.onQueued)
     this.wake?.()
     await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
   }
@@ -150,13 +154,30 @@ export class DraWorker {
     }
   }
 
+  /**
+   * A health check gives way to a request queued meanwhile: a hanging bucket (up to the probe's
+   * 15 s timeout) must not delay a create that was answered CREATING. The abandoned check runs out
+   * on its own and its verdict is dropped (the next round checks again).
+   */
+  private async unlessQueued<T> (work: Promise<T>): Promise<T | undefined> {
+    work.catch(() => undefined) // abandoned: its failure is nobody's business
+    let onQueued = (): void => undefined
+    const queued = new Promise<undefined>((resolve) => { onQueued = () => resolve(undefined) })
+    this.o.associations.once('queued', onQueued)
+    try {
+      return await Promise.race([work, queued])
+    } finally {
+      this.o.associations.off('queued', onQueued)
+    }
+  }
+
   private async checkAll (): Promise<void> {
     this.nextCheck = Date.now() + this.o.checkIntervalMs
     for (const record of this.o.associations.list()) {
       if (this.stopped || this.o.associations.nextRequest() !== undefined) return
       if (record.Lifecycle !== 'AVAILABLE' && record.Lifecycle !== 'MISCONFIGURED') continue
-      const verdict = await this.check(record)
-      if (this.stopped) return
+      const verdict = await this.unlessQueued(this.check(record))
+      if (this.stopped || verdict === undefined) return
       if (verdict.lifecycle !== record.Lifecycle || verdict.failure !== record.FailureDetails?.Message) {
         this.o.log.warn('data repository association changed state', {
           associationId: record.AssociationId, from: record.Lifecycle, to: verdict.lifecycle, failure: verdict.failure

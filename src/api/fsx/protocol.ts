@@ -18,6 +18,8 @@ import type { Operation } from './operations'
 
 export const TARGET_PREFIX = 'AWSSimbaAPIService_v20180301.'
 const JSON_TYPES = ['application/x-amz-json-1.1', 'application/x-amz-json-1.0']
+/** Bodies we read as awsJson: the SDKs' types, and plain JSON from hand-made clients. */
+const ACCEPTED_TYPES = [...JSON_TYPES, 'application/json']
 
 export const fsxProtocol: FastifyPluginAsync<{ operations: Record<string, Operation>, log: Logger }> = async (app, { operations, log }) => {
   app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_request, body, done) => {
@@ -40,6 +42,11 @@ export const fsxProtocol: FastifyPluginAsync<{ operations: Record<string, Operat
     const operation = name !== undefined && Object.hasOwn(operations, name) ? operations[name] : undefined
     if (operation === undefined) {
       throw awsError(400, 'UnknownOperationException', target === '' ? 'X-Amz-Target is missing: name the operation as AWSSimbaAPIService_v20180301.<Operation>' : `${target} is not an operation s3link serves`)
+    }
+    // fastify also parses text/plain and forms (for other routes): such a body is not an FSx input.
+    const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+    if (type !== '' && !ACCEPTED_TYPES.includes(type)) {
+      throw awsError(400, 'SerializationException', `content type ${type} is not accepted: send application/x-amz-json-1.1`)
     }
     const body = request.body
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw awsError(400, 'SerializationException', 'the body must be a JSON object')
