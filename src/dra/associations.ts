@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events'
 import { Mutex } from '../util/mutex'
 import type { Op, Store } from '../store/db'
-import { draKey, draRange, draRequestKey, draRequestRange, draTokenKey } from '../store/keys'
+import { draKey, draRange, draRequestKey, draRequestRange, draTokenKey, draTokenRange } from '../store/keys'
 import {
   type DraRecord, type FsIdentity, type Lifecycle, type S3Config, type Tag, associationView,
   DEFAULT_CHUNK_SIZE_MIB, MAX_ASSOCIATIONS, MAX_QUEUED_REQUESTS, newAssociationId
@@ -30,7 +30,10 @@ export interface DraRequest {
   queuedAt: number
 }
 
-interface TokenRecord { fingerprint: Record<string, string>, answer: unknown }
+interface TokenRecord { fingerprint: Record<string, string>, answer: unknown, at?: number }
+
+/** How long a ClientRequestToken is remembered (clients retry within minutes; FSx documents no limit). */
+const TOKEN_TTL_MS = 7 * 24 * 3600 * 1000
 
 export interface CreateInput {
   FileSystemId: string
@@ -70,6 +73,12 @@ export class Associations extends EventEmitter {
     for await (const [, r] of store.entries<DraRecord>(draRange)) records.set(r.AssociationId, r)
     const requests: DraRequest[] = []
     for await (const [, q] of store.entries<DraRequest>(draRequestRange)) requests.push(q)
+    // Forget old idempotency tokens (every AWS CLI call sends a fresh one).
+    const expired: Op[] = []
+    for await (const [key, t] of store.entries<TokenRecord>(draTokenRange)) {
+      if ((t.at ?? 0) < Date.now() - TOKEN_TTL_MS) expired.push({ type: 'del', key })
+    }
+    await store.batch(expired)
     return new Associations(store, identity, pathKind, records, requests)
   }
 
@@ -274,7 +283,7 @@ export class Associations extends EventEmitter {
         }
         ops.push({ type: 'put', key: draRequestKey(request.seq), value: request })
       }
-      if (token !== undefined) ops.push({ type: 'put', key: draTokenKey(op, token), value: { fingerprint, answer: d.answer } satisfies TokenRecord })
+      if (token !== undefined) ops.push({ type: 'put', key: draTokenKey(op, token), value: { fingerprint, answer: d.answer, at: Date.now() } satisfies TokenRecord })
       await this.store.batch(ops, { sync: true })
       if (d.record !== undefined) this.records.set(d.record.AssociationId, d.record)
       if (request !== undefined) {
