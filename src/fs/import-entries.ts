@@ -70,6 +70,25 @@ export async function importEntries (ns: Namespace, content: ContentStore, rootI
   return outcomes
 }
 
+/**
+ * Entries a batch created, by `parent ino/name`: the namespace shows only committed entries, so
+ * without this two objects below one new directory would each create their own copy of it.
+ */
+const madeBy = new WeakMap<Transaction, Map<string, Inode>>()
+
+function made (tx: Transaction): Map<string, Inode> {
+  let m = madeBy.get(tx)
+  if (m === undefined) madeBy.set(tx, m = new Map())
+  return m
+}
+
+async function lookupChild (ns: Namespace, tx: Transaction, dir: number, name: string): Promise<Inode | undefined> {
+  const fresh = made(tx).get(`${dir}/${name}`)
+  if (fresh !== undefined) return fresh
+  const dirent = await ns.lookup(dir, name)
+  return dirent === undefined ? undefined : await ns.get(dirent.ino)
+}
+
 async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, dropped: number[], policy: ImportPolicy): Promise<ImportOutcome> {
   let dir = await ns.get(rootIno)
   const names = item.components
@@ -83,14 +102,13 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
     dir = child
   }
   const name = names[names.length - 1]
-  const existing = await ns.lookup(dir.ino, name)
-  if (existing === undefined) {
+  const inode = await lookupChild(ns, tx, dir.ino, name)
+  if (inode === undefined) {
     if (!policy.create) return 'skipped'
     create(tx, dir, name, item)
     return 'created'
   }
   if (!policy.update) return 'skipped'
-  const inode = await ns.get(existing.ino)
   if ((inode.mode & S_IFMT) !== typeBits(item.type)) {
     return { error: TYPE_MISMATCH, message: `${names.join('/')} is a ${describeType(inode)} here and a ${item.type} in S3` }
   }
@@ -118,12 +136,11 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
 }
 
 async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string, mayCreate: boolean): Promise<Inode | undefined> {
-  const dirent = await ns.lookup(dir.ino, name)
-  if (dirent === undefined) {
+  const child = await lookupChild(ns, tx, dir.ino, name)
+  if (child === undefined) {
     if (!mayCreate) return undefined
     return create(tx, dir, name, { type: 'directory', meta: {}, components: [] })
   }
-  const child = await ns.get(dirent.ino)
   if (!isDir(child)) throw fsError('ENOTDIR', `${name} is a ${describeType(child)} here and a directory (prefix) in S3`)
   return child
 }
@@ -151,6 +168,7 @@ function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): I
     else inode.target = item.target
   }
   tx.link(dir.ino, name, inode)
+  made(tx).set(`${dir.ino}/${name}`, inode)
   dir.mtimeNs = dir.ctimeNs = now
   tx.putInode(dir)
   return inode

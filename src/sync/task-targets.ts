@@ -1,0 +1,58 @@
+/**
+ * What an import task covers (spec/fsx-dra.md §16.1): its Paths are S3 paths `s3://bucket/prefix`,
+ * each inside the repository of one of the file system's DRAs; no Paths means every DRA. A path is
+ * an S3 prefix, taken as given (`s3://b/p/x` lists `p/x`, `p/x/…`, and `p/xy` too); only the DRA's
+ * own path without its trailing slash (`s3://b/p` for `s3://b/p/`) is read as the DRA's prefix, so
+ * that it never reaches keys beside the repository.
+ */
+import type { DraRecord } from '../dra/association'
+import { badRequest } from '../dra/errors'
+import { parseRepositoryPath } from '../dra/paths'
+import { bucketNameProblem } from '../repo/bucket-name'
+
+export interface S3Path { bucket: string, prefix: string }
+
+/** Where a DRA can be imported from (its directory and bucket are there). */
+export const IMPORTABLE = new Set(['AVAILABLE', 'UPDATING'])
+
+/** Parses `s3://bucket[/prefix]`; `field` names the parameter in the BadRequest. */
+export function parseS3Path (p: string, field: string): S3Path {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/s.exec(p)
+  if (m === null) throw badRequest(`${field}: ${JSON.stringify(p)} is not an S3 path (s3://bucket/prefix)`)
+  const problem = bucketNameProblem(m[1])
+  if (problem !== undefined) throw badRequest(`${field}: ${JSON.stringify(p)}: "${m[1]}" is not a valid S3 bucket name: ${problem}`)
+  return { bucket: m[1], prefix: m[2] ?? '' }
+}
+
+/** The prefix to list for `p` inside `dra`'s repository, or undefined when p is not inside it. */
+export function prefixInside (dra: DraRecord, p: S3Path): string | undefined {
+  const repo = parseRepositoryPath(dra.DataRepositoryPath)
+  if (p.bucket !== repo.bucket) return undefined
+  if (p.prefix.startsWith(repo.prefix)) return p.prefix
+  if (p.prefix + '/' === repo.prefix) return repo.prefix
+  return undefined
+}
+
+export function draHolding (dras: DraRecord[], p: S3Path): DraRecord | undefined {
+  return dras.find((d) => prefixInside(d, p) !== undefined)
+}
+
+export interface ImportTarget { dra: DraRecord, listPrefix: string }
+
+/**
+ * The DRA and prefix each path imports, worked in the order given; throws (a fatal error of the
+ * task) when a path lies outside every DRA, e.g. its DRA was deleted after the task was created.
+ */
+export function importTargets (dras: DraRecord[], paths: string[]): ImportTarget[] {
+  if (paths.length === 0) {
+    const usable = dras.filter((d) => IMPORTABLE.has(d.Lifecycle))
+    if (usable.length === 0) throw new Error('no data repository association of the file system is AVAILABLE')
+    return usable.map((dra) => ({ dra, listPrefix: parseRepositoryPath(dra.DataRepositoryPath).prefix }))
+  }
+  return paths.map((path) => {
+    const p = parseS3Path(path, 'Paths')
+    const dra = draHolding(dras, p)
+    if (dra === undefined) throw new Error(`${path} lies outside every data repository association of the file system`)
+    return { dra, listPrefix: prefixInside(dra, p) as string }
+  })
+}
