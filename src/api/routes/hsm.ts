@@ -1,0 +1,86 @@
+/**
+ * HSM state and preloading (`s3link hsm state|restore`, the `lfs hsm_state` / `lfs hsm_restore`
+ * of spec/fsx-dra.md §14.3). Paths are relative to the mount root ('/ns1/a.txt').
+ *
+ *   POST /api/hsm/state   { paths }             → { states: [{ path, flags, state } | { path, error, code? }] }
+ *   POST /api/hsm/restore { paths, parallel? }  → NDJSON, one line per event as it happens:
+ *        { path, error }                 a path that could not be walked, or a file that did not load
+ *        { total, bytes, skipped }       the walk is done: released files to load, their bytes, files already local
+ *        { path, loading }               a large file's first `loading` bytes are local
+ *        { path, ok: true, bytes }       a file is loaded
+ *        { done: true, loaded, failed, skipped, bytes, aborted? }   the last line
+ *
+ * At most MAX_PATHS paths per call (the CLI splits longer lists). Validation errors are answered
+ * before streaming starts (400); once streaming, failures are lines. A restore stops (`aborted`)
+ * when its client disconnects or the API closes, so it never holds up the daemon's stop.
+ */
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
+import type { FastifyPluginAsync } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Logger } from '../../daemon/logger'
+import type { FileSystem, Loader } from '../../fs/filesystem'
+import { type Inode, isDir } from '../../namespace/inode'
+import { hsmStateText } from '../../namespace/hsm'
+import { restore, type RestoreEvent } from '../../content/restore'
+import { FsError } from '../../util/errors'
+
+export const MAX_PATHS = 10_000
+export const MAX_PARALLEL = 64
+const PATH_MAX = 4096
+
+const PathSchema = z.string().max(PATH_MAX).refine(
+  (p) => p.startsWith('/') && !p.includes('\0') && p.split('/').every((c) => c !== '.' && c !== '..'),
+  'must be a path from the mount root (/ns1/a.txt) without . or .. components'
+)
+const Paths = z.array(PathSchema).min(1).max(MAX_PATHS)
+const StateBody = z.object({ paths: Paths }).strict()
+const RestoreBody = z.object({ paths: Paths, parallel: z.number().int().min(1).max(MAX_PARALLEL).default(8) }).strict()
+
+/** Directories have no HSM state: lfs prints 0x0 for them. */
+const flagsOf = (inode: Inode): number => isDir(inode) ? 0 : inode.hsm ?? 0
+
+export const hsmRoutes: FastifyPluginAsync<{ filesystem: FileSystem, loader: Loader, log: Logger }> = async (fastify, { filesystem, loader, log }) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>()
+  const running = new Set<AbortController>()
+  app.addHook('preClose', async () => { for (const r of running) r.abort(new Error('the daemon is stopping')) })
+
+  app.post('/api/hsm/state', { schema: { body: StateBody } }, async (request) => {
+    const states = []
+    for (const path of request.body.paths) {
+      try {
+        const flags = flagsOf(await filesystem.resolve(path))
+        states.push({ path, flags, state: hsmStateText(flags) })
+      } catch (err) {
+        states.push({ path, error: (err as Error).message, ...(err instanceof FsError ? { code: err.code } : {}) })
+      }
+    }
+    return { states }
+  })
+
+  app.post('/api/hsm/restore', { schema: { body: RestoreBody } }, async (request, reply) => {
+    const { paths, parallel } = request.body
+    const abort = new AbortController()
+    const out = new PassThrough()
+    out.on('error', () => undefined) // written after the client left: the abort below ends the restore
+    // The client went away before the end: stop loading (loads already running finish for readers).
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort(new Error('the client disconnected')) })
+    const emit = async (event: RestoreEvent): Promise<void> => {
+      if (!out.write(JSON.stringify(event) + '\n')) await once(out, 'drain', { signal: abort.signal })
+    }
+    running.add(abort)
+    const started = Date.now()
+    void restore(filesystem, loader, paths, { parallel, signal: abort.signal, onEvent: emit })
+      .then((summary) => {
+        log.info('hsm restore finished', { paths: paths.length, loaded: summary.loaded, failed: summary.failed, skipped: summary.skipped, bytes: summary.bytes, aborted: summary.aborted === true, ms: Date.now() - started })
+        out.end(JSON.stringify(summary) + '\n')
+      }, (err: unknown) => {
+        const aborted = abort.signal.aborted
+        if (!aborted) log.error('hsm restore failed', { error: (err as Error).message, stack: (err as Error).stack })
+        out.end(JSON.stringify({ done: true, error: aborted ? String((abort.signal.reason as Error).message) : 'internal error (details are in the daemon log)' }) + '\n')
+      })
+      .finally(() => running.delete(abort))
+    return await reply.type('application/x-ndjson').send(out)
+  })
+}

@@ -1,0 +1,259 @@
+/**
+ * `s3link hsm state|restore PATH…`: Lustre's `lfs hsm_state` and `lfs hsm_restore` (spec/fsx-dra.md
+ * §14.3) through the daemon's API (src/api/routes/hsm.ts).
+ *
+ * PATHs are paths in the mount as the user types them, absolute or relative to the cwd; they are
+ * turned into paths from the mount root here, lexically (a symlink inside the mount is the entry
+ * itself, as lfs sees it), and a path outside the mount is refused before anything is sent. Output
+ * names files as the user named them: a file found under a directory argument is that argument
+ * plus the rest of its path, as find prints it.
+ *
+ * `restore` shows progress on stderr (a bar on a terminal, a line every few seconds otherwise);
+ * stdout carries only the result, so --json stays parseable. Exit status 1 when some path failed;
+ * every failure is named on stderr.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { getSystemErrorMap } from 'node:util'
+import { constants } from 'node:os'
+import type { Command } from 'commander'
+import { SingleBar } from 'cli-progress'
+import { callApiLines, callApiOk } from '../api/client'
+import { UsageError } from '../util/errors'
+import { print } from './output'
+import { socketOf, targetOptions, type TargetOptions } from './target'
+
+/** The API's limits per call (routes/hsm.ts, and half its 1 MiB body limit): longer lists are split. */
+const BATCH_PATHS = 10_000
+const BATCH_BYTES = 512 << 10
+const MAX_PARALLEL = 64
+const PLAIN_EVERY_MS = 5000
+
+interface Arg { given: string, rel: string }
+interface StateLine { path: string, flags?: number, state?: string, error?: string, code?: string }
+
+export function registerHsmCommands (cli: Command): void {
+  const hsm = cli.command('hsm').description('where file contents are (lfs hsm_state) and preloading them from S3 (lfs hsm_restore)')
+
+  targetOptions(hsm.command('state')
+    .description('print the HSM state of files as lfs hsm_state does: released (only in S3), exists, archived, dirty')
+    .argument('<paths...>', 'files or directories in the mount (absolute, or relative to the current directory)'))
+    .action(async (paths: string[], o: TargetOptions) => {
+      const socket = await socketOf(o)
+      const args = await mountPaths(socket, paths)
+      const lines: StateLine[] = []
+      for (const batch of batches(args)) {
+        const reply = await callApiOk(socket, 'POST', '/api/hsm/state', { json: { paths: batch.map((a) => a.rel) } })
+        const states = reply.states as StateLine[]
+        batch.forEach((a, i) => lines.push({ ...states[i], path: a.given }))
+      }
+      const failed = lines.filter((l) => l.error !== undefined)
+      if (o.json === true) print(true, lines, '')
+      else for (const l of lines) if (l.error === undefined) process.stdout.write(`${l.path}: ${String(l.state)}\n`)
+      for (const l of failed) process.stderr.write(`s3link: cannot get the HSM state of ${l.path}: ${errorText(l)}\n`)
+      if (failed.length > 0) process.exitCode = 1
+    })
+
+  targetOptions(hsm.command('restore')
+    .description('load the content of released files from S3 now (directories: every file under them), several at a time; ' +
+      'files already loaded are left alone')
+    .argument('<paths...>', 'files or directories in the mount (absolute, or relative to the current directory)'))
+    .option('--parallel <n>', `files loaded at once (1-${MAX_PARALLEL})`, '8')
+    .action(async (paths: string[], o: TargetOptions & { parallel: string }) => {
+      const parallel = Number(o.parallel)
+      if (!/^\d+$/.test(o.parallel.trim()) || parallel < 1 || parallel > MAX_PARALLEL) throw new UsageError(`--parallel: ${JSON.stringify(o.parallel)} is not a whole number from 1 to ${MAX_PARALLEL}`)
+      const socket = await socketOf(o)
+      const args = await mountPaths(socket, paths)
+      const result = await restore(socket, args, parallel)
+      const human = result.total === 0 && result.failed.length === 0
+        ? `nothing to restore: ${plural(result.skipped, 'file')} already loaded`
+        : `restored ${plural(result.loaded, 'file')} (${bytesText(result.bytes)}), ${result.skipped} already loaded` +
+          `${result.failed.length > 0 ? `, ${result.failed.length} failed` : ''}`
+      print(o.json === true, result, human)
+      for (const f of result.failed) process.stderr.write(`s3link: cannot restore ${f.path}: ${f.error}\n`)
+      if (result.aborted === true) process.stderr.write('s3link: the restore stopped before every file was tried (the daemon is stopping?)\n')
+      if (result.failed.length > 0 || result.aborted === true) process.exitCode = 1
+    })
+}
+
+interface RestoreResult { loaded: number, skipped: number, bytes: number, total: number, failed: Array<{ path: string, error: string }>, aborted?: boolean }
+
+/** Runs the restore batch by batch, following each one's NDJSON events with the progress display. */
+async function restore (socket: string, args: Arg[], parallel: number): Promise<RestoreResult> {
+  const result: RestoreResult = { loaded: 0, skipped: 0, bytes: 0, total: 0, failed: [] }
+  const progress = process.stderr.isTTY === true ? new BarProgress() : new PlainProgress()
+  try {
+    for (const batch of batches(args)) {
+      let ended = false
+      const partial = new Map<string, number>()
+      await callApiLines(socket, 'POST', '/api/hsm/restore', { json: { paths: batch.map((a) => a.rel), parallel } }, (line) => {
+        const p = typeof line.path === 'string' ? line.path : undefined
+        if (typeof line.total === 'number') {
+          result.total += line.total
+          result.skipped += Number(line.skipped)
+          progress.add(line.total, Number(line.bytes))
+        } else if (p !== undefined && typeof line.loading === 'number') {
+          progress.bytes(line.loading - (partial.get(p) ?? 0))
+          partial.set(p, line.loading)
+        } else if (p !== undefined && line.ok === true) {
+          progress.file(Number(line.bytes) - (partial.get(p) ?? 0))
+          partial.delete(p)
+          result.loaded++
+          result.bytes += Number(line.bytes)
+        } else if (p !== undefined && typeof line.error === 'string') {
+          // Before the total these are paths the walk could not read, not files it counted.
+          if (progress.counting) progress.file(0)
+          partial.delete(p)
+          result.failed.push({ path: display(p, batch), error: line.error })
+        } else if (line.done === true) {
+          ended = true
+          if (line.aborted === true || typeof line.error === 'string') result.aborted = true
+          if (typeof line.error === 'string') result.failed.push({ path: '(restore)', error: line.error })
+        }
+      })
+      if (!ended) throw new UsageError('the daemon ended the restore without saying how it went (see its log)')
+      progress.batchDone()
+      if (result.aborted === true) break
+    }
+  } finally {
+    progress.stop()
+  }
+  return result
+}
+
+/** The PATH arguments as paths from the mount root, checked before anything is sent. */
+async function mountPaths (socket: string, paths: string[]): Promise<Arg[]> {
+  const mountpoint = String((await callApiOk(socket, 'GET', '/api/status')).mountpoint)
+  // The cwd comes back resolved: the mountpoint's real path is the same mount.
+  const real = await fs.promises.realpath(mountpoint).catch(() => mountpoint)
+  return paths.map((given) => ({ given, rel: mountRelative(given, [mountpoint, real], process.cwd()) }))
+}
+
+export function mountRelative (given: string, mountpoints: string[], cwd: string): string {
+  const abs = path.resolve(cwd, given)
+  for (const m of mountpoints) {
+    const base = m.replace(/\/+$/, '')
+    if (abs === base) return '/'
+    if (abs.startsWith(base + '/')) return abs.slice(base.length)
+  }
+  throw new UsageError(`${given} is not in the file system (mounted at ${mountpoints[0]}): nothing was done`)
+}
+
+/** A path from the daemon (from the mount root) as the user would name it: their argument plus the rest. */
+export function display (rel: string, args: Arg[]): string {
+  let best: Arg | undefined
+  for (const a of args) {
+    if (a.rel === rel) return a.given
+    const under = a.rel === '/' || rel.startsWith(a.rel + '/')
+    if (under && (best === undefined || a.rel.length > best.rel.length)) best = a
+  }
+  if (best === undefined) return rel
+  return best.given.replace(/\/+$/, '') + (best.rel === '/' ? rel : rel.slice(best.rel.length))
+}
+
+/** Splits the arguments into calls within the API's limits. */
+function batches (args: Arg[]): Arg[][] {
+  const out: Arg[][] = []
+  let current: Arg[] = []
+  let bytes = 0
+  for (const a of args) {
+    const size = Buffer.byteLength(a.rel) + 3
+    if (current.length > 0 && (current.length >= BATCH_PATHS || bytes + size > BATCH_BYTES)) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(a)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+/** Files done over files to load, and bytes, accumulated over the batches. */
+abstract class Progress {
+  files = 0
+  totalFiles = 0
+  done = 0
+  totalBytes = 0
+  /** The current batch's walk is over: errors from now on are files that failed to load. */
+  counting = false
+
+  add (files: number, bytes: number): void {
+    this.totalFiles += files
+    this.totalBytes += bytes
+    this.counting = true
+    this.changed()
+  }
+
+  bytes (n: number): void { this.done += n; this.changed() }
+  file (bytes: number): void { this.files++; this.done += bytes; this.changed() }
+  batchDone (): void { this.counting = false }
+  protected text (): string { return `${this.files}/${this.totalFiles} files, ${bytesText(this.done)} of ${bytesText(this.totalBytes)}` }
+  protected abstract changed (): void
+  abstract stop (): void
+}
+
+class BarProgress extends Progress {
+  private readonly bar = new SingleBar({
+    stream: process.stderr,
+    format: 'restore [{bar}] {value}/{total} files, {bytes}',
+    barsize: 30,
+    hideCursor: true,
+    etaBuffer: 20
+  })
+
+  private started = false
+
+  protected changed (): void {
+    const payload = { bytes: `${bytesText(this.done)} of ${bytesText(this.totalBytes)}` }
+    if (!this.started) {
+      this.bar.start(this.totalFiles, this.files, payload)
+      this.started = true
+      return
+    }
+    this.bar.setTotal(this.totalFiles)
+    this.bar.update(this.files, payload)
+  }
+
+  stop (): void { if (this.started) this.bar.stop() }
+}
+
+/** A line when the walk is done and every few seconds while files load (logs, CI). */
+class PlainProgress extends Progress {
+  private readonly timer = setInterval(() => this.line(), PLAIN_EVERY_MS).unref()
+  private shown = ''
+
+  override add (files: number, bytes: number): void {
+    super.add(files, bytes)
+    if (files > 0) process.stderr.write(`hsm restore: ${plural(files, 'released file')} (${bytesText(bytes)}) to load\n`)
+  }
+
+  protected changed (): void {}
+
+  private line (): void {
+    const text = this.text()
+    if (text === this.shown || this.totalFiles === 0) return
+    this.shown = text
+    process.stderr.write(`hsm restore: ${text}\n`)
+  }
+
+  stop (): void { clearInterval(this.timer) }
+}
+
+/** An error from the state call in strerror's words where it has an errno ("No such file or directory"). */
+function errorText (l: StateLine): string {
+  const errno = l.code !== undefined ? (constants.errno as Record<string, number>)[l.code] : undefined
+  const text = errno !== undefined ? getSystemErrorMap().get(-errno)?.[1] : undefined
+  return text !== undefined ? text.charAt(0).toUpperCase() + text.slice(1) : String(l.error)
+}
+
+function bytesText (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
