@@ -8,8 +8,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
 import { spawn, type ChildProcess } from 'node:child_process'
+import YAML from 'yaml'
 import * as proc from './proc'
-import { run, mountsUnder, onCleanup, AbortedError } from './proc'
+import { run, mountsUnder, onCleanup, AbortedError, type RunResult } from './proc'
 
 export const REPO = path.resolve(__dirname, '../..')
 export const CLI = path.join(REPO, 'bin/s3link')
@@ -40,6 +41,29 @@ export class BenchFs {
     const r = await run(process.execPath, [CLI, 'init', this.name, '--mountpoint', this.mountpoint,
       '--state-dir', this.stateDir, '--config', this.configPath])
     if (r.code !== 0) throw new Error(`s3link init ${this.name} failed: ${r.stderr.trim()}`)
+  }
+
+  /** Changes settings in the config file (read at the next mount). */
+  async configure (settings: Record<string, unknown>): Promise<void> {
+    const config = YAML.parse(await fs.promises.readFile(this.configPath, 'utf8')) as Record<string, unknown>
+    await fs.promises.writeFile(this.configPath, YAML.stringify({ ...config, ...settings }))
+  }
+
+  /** `s3link ARGS --config CONFIG` (bucket, dra, task… talk to this daemon); throws unless it exits 0. */
+  async cli (args: string[], timeoutMs = 600_000): Promise<RunResult> {
+    const r = await run(process.execPath, [CLI, ...args, '--config', this.configPath], { timeoutMs })
+    if (proc.aborted) throw new AbortedError()
+    if (r.code !== 0) throw new Error(`s3link ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(0, 5).join(' ')}`)
+    return r
+  }
+
+  /**
+   * Whether the CLI has this subcommand, e.g. ['task', 'import'] (features land over time; the
+   * benchmark adapts). An unknown one prints the parent's help, also with exit code 0.
+   */
+  async hasCommand (words: string[]): Promise<boolean> {
+    const r = await run(process.execPath, [CLI, ...words, '--help'])
+    return r.code === 0 && r.stdout.startsWith(`Usage: s3link ${words.join(' ')} `)
   }
 
   /**
@@ -86,6 +110,13 @@ export class BenchFs {
     const status = await fs.promises.readFile(`/proc/${this.pid}/status`, 'utf8')
     const field = (name: string): number => Number(/^[\w]+:\s+(\d+)/.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[1] ?? NaN)
     return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM'), anonKiB: field('RssAnon'), fileKiB: field('RssFile'), threads: field('Threads') }
+  }
+
+  /** CPU seconds (user + system, all threads) the daemon has used so far. */
+  async cpuSeconds (): Promise<number> {
+    const stat = await fs.promises.readFile(`/proc/${this.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime (fields 14, 15 of stat(5)), in clock ticks
   }
 
   /** SIGTERM (the daemon unmounts and exits), SIGKILL after 30 s; then no mount may be left. */

@@ -1,5 +1,6 @@
 /**
- * `make bench` (node dist/bench/main.js): s3link against local disk, measured in the same run.
+ * `make bench` (node dist/bench/main.js): s3link against a reference measured in the same run —
+ * local disk, or for the import sections the same S3 server driven directly by the SDK.
  *
  * Everything lives under one temp root (default os.tmpdir(), /tmp): `local/` is the local-disk
  * side, `fs-*` the s3link file systems (state dir, mountpoint, config, daemon log) — all on the same
@@ -15,15 +16,20 @@
  *      start-up (spawn → ready) and the daemon's RSS (VmRSS) after mount, `ls`, `ls -l`, `find` of
  *      50 dirs, `du -s` of 150 other dirs (stats 150k inodes, more than the inode cache holds),
  *      `find .` of the whole tree, and after a restart.
+ *   5. import (import.ts): an embedded S3 server (s3rver) holding 100,000 objects and a 1 GiB one;
+ *      import rate against a raw ListObjectsV2, peak RSS (`import`); `ls -l` and `find` of an
+ *      imported 10,000-entry directory against local disk (`lsimport`); cold `dd` of a released
+ *      file against a raw GetObject, and time to first byte at offsets 0 and 900 MiB (`coldread`).
  *   Sections 1-3 run REPEAT times per side, alternating local and s3link; the best figure is kept.
  *
  * Environment:
- *   S3LINK_BENCH_SCALE=0.1     scale every size (1 GiB, 10,000 files, 1,000,000 files) by this
- *   S3LINK_BENCH_ONLY=seq,small,untar,many   run only these sections
+ *   S3LINK_BENCH_SCALE=0.1     scale every size (1 GiB, 10,000 files, 1,000,000 files, 100,000 objects) by this
+ *   S3LINK_BENCH_ONLY=seq,small,untar,many,import,lsimport,coldread   run only these sections
+ *   S3LINK_BENCH_IMPORT=task|automatic   how section 5 imports (default: an import task if the CLI has one)
  *   S3LINK_BENCH_DIR=DIR       where the temp root goes (default os.tmpdir())
  *   S3LINK_BENCH_JSON=FILE     where the JSON results go (default $TMPDIR/s3link-bench-<time>.json)
  *   S3LINK_BENCH_PROFILE=DIR   run the daemons with --cpu-prof, profiles written to DIR (kept)
- *   S3LINK_BENCH_REPEAT=2      sections 1-3 run this many times per side, alternating; best kept
+ *   S3LINK_BENCH_REPEAT=2      sections 1-3 and the cold read run this many times per side, alternating; best kept
  *   S3LINK_BENCH_DU_DIRS=150   how many 1000-file dirs `du -s` stats in section 4 (0: skip)
  *   S3LINK_BENCH_FULL_FIND=0   skip `find . | wc -l` over the whole 1M-file tree
  *   S3LINK_BENCH_DAEMON_ARGS='--trace-gc'   extra node options for the daemons (diagnosis)
@@ -36,9 +42,10 @@ import { run, sh, onCleanup, cleanupAll, installSignalHandlers, mountsUnder } fr
 import { BenchFs, REPO } from './daemon'
 import { Report } from './report'
 import { dirName } from './populate'
+import { importBenchmarks } from './import'
 
 const SCALE = Number(process.env.S3LINK_BENCH_SCALE ?? '1')
-const ONLY = new Set((process.env.S3LINK_BENCH_ONLY ?? 'seq,small,untar,many').split(',').map((s) => s.trim()))
+const ONLY = new Set((process.env.S3LINK_BENCH_ONLY ?? 'seq,small,untar,many,import,lsimport,coldread').split(',').map((s) => s.trim()))
 const PROFILE_DIR = process.env.S3LINK_BENCH_PROFILE
 const EXTRA_DAEMON_ARGS = (process.env.S3LINK_BENCH_DAEMON_ARGS ?? '').split(' ').filter((a) => a !== '')
 const FULL_FIND = process.env.S3LINK_BENCH_FULL_FIND !== '0'
@@ -358,6 +365,10 @@ async function main (): Promise<void> {
     }
   }
 
+  if (ONLY.has('import') || ONLY.has('lsimport') || ONLY.has('coldread')) {
+    await importBenchmarks({ root, local, report, only: ONLY, scale: SCALE, daemonArgs: daemonArgs(), log })
+  }
+
   report.info.totalSeconds = (Date.now() - started) / 1000
   report.info.loadavgAtEnd = os.loadavg()
   await cleanupAll()
@@ -369,7 +380,8 @@ async function main (): Promise<void> {
   const text = report.table()
   process.stdout.write(`\ns3link benchmark — ${String(report.info.date)}, scale ${SCALE}, ${os.cpus().length} CPUs, ` +
     `temp root on ${String(report.info.disk)}\n` +
-    `ratio = s3link relative to local disk, higher is better (rates: s3link/local; times: local/s3link)\n` +
+    `ratio = s3link relative to the reference (local disk unless the section names another), higher is better ` +
+    `(rates: s3link/reference; times: reference/s3link)\n` +
     `sequential: ${String(report.info.ddWrite)}; ${String(report.info.ddRead)}\n` +
     (REPEAT > 1 ? `sections 1-3: best of ${REPEAT} alternating runs per side (local, s3link, local, s3link…)\n` : '') +
     (report.info.warning !== undefined ? `WARNING: ${String(report.info.warning)}\n` : '') +

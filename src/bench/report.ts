@@ -1,16 +1,19 @@
 /**
- * Benchmark results: rows of (figure, s3link, local disk, ratio, goal, met?), printed as a table and
+ * Benchmark results: rows of (figure, s3link, reference, ratio, goal, met?), printed as a table and
  * saved as JSON.
  *
- * ratio is always "s3link relative to local disk, higher is better, 1.0 = as fast": s3link/local for
- * rates (MiB/s, ops/s), local/s3link for durations (seconds).
+ * ratio is always "s3link relative to the reference, higher is better, 1.0 = as fast": s3link/ref
+ * for rates (MiB/s, ops/s), ref/s3link for durations (seconds). The reference is local disk unless
+ * a section names another (the import sections: the same S3 server driven directly by the SDK).
  */
 export interface Row {
   section: string
   figure: string
   unit: string
   s3link: number | null
+  /** The reference's figure (local disk unless `reference` names another). */
   local: number | null
+  reference?: string
   ratio: number | null
   goal: string
   met: boolean | null
@@ -21,13 +24,22 @@ export class Report {
   readonly rows: Row[] = []
   readonly errors: Array<{ section: string, error: string }> = []
   readonly info: Record<string, unknown> = {}
+  /** Section → [short name for the goal column, description for the section heading]. */
+  private readonly refs = new Map<string, [string, string]>()
 
-  /** A rate (higher is better); goalRatio: s3link must reach at least this fraction of local disk. */
+  /** The rows of `section` compare with `short` (e.g. "raw GET") instead of local disk. */
+  reference (section: string, short: string, description: string): void {
+    this.refs.set(section, [short, description])
+  }
+
+  private refName (section: string): string { return this.refs.get(section)?.[0] ?? 'local' }
+
+  /** A rate (higher is better); goalRatio: s3link must reach at least this fraction of the reference. */
   rate (section: string, figure: string, unit: string, s3link: number, local: number, goalRatio?: number, note?: string): void {
     const ratio = s3link / local
     this.rows.push({
-      section, figure, unit, s3link, local, ratio,
-      goal: goalRatio === undefined ? '—' : `≥ ${goalRatio}× local`,
+      section, figure, unit, s3link, local, ratio, reference: this.refs.get(section)?.[0],
+      goal: goalRatio === undefined ? '—' : `≥ ${goalRatio}× ${this.refName(section)}`,
       met: goalRatio === undefined ? null : ratio >= goalRatio,
       note
     })
@@ -37,8 +49,8 @@ export class Report {
   duration (section: string, figure: string, s3link: number, local: number, goalRatio?: number, note?: string): void {
     const ratio = local / s3link
     this.rows.push({
-      section, figure, unit: 's', s3link, local, ratio,
-      goal: goalRatio === undefined ? '—' : `≥ ${goalRatio}× local`,
+      section, figure, unit: 's', s3link, local, ratio, reference: this.refs.get(section)?.[0],
+      goal: goalRatio === undefined ? '—' : `≥ ${goalRatio}× ${this.refName(section)}`,
       met: goalRatio === undefined ? null : ratio >= goalRatio,
       note
     })
@@ -59,7 +71,7 @@ export class Report {
   }
 
   table (): string {
-    const header = ['figure', 's3link', 'local disk', 'ratio', 'goal', 'met?']
+    const header = ['figure', 's3link', 'reference', 'ratio', 'goal', 'met?']
     const lines: string[][] = []
     let section = ''
     const sectionRows: number[] = []
@@ -67,7 +79,8 @@ export class Report {
       if (r.section !== section) {
         section = r.section
         sectionRows.push(lines.length)
-        lines.push([`[${section}]`, '', '', '', '', ''])
+        const ref = this.refs.get(section)
+        lines.push([`[${section}]${ref === undefined ? '' : ` — reference: ${ref[1]}`}`, '', '', '', '', ''])
       }
       lines.push([
         '  ' + r.figure,

@@ -1,0 +1,161 @@
+/**
+ * `node dist/bench/s3tool.js JSON`: the S3 side of the import benchmarks, run as a child process so
+ * that the benchmark's own event loop never carries measured traffic. One operation per call, its
+ * result as one JSON line on stdout:
+ *
+ *   put       N small objects PREFIX/dNN/fNNNNNN with bounded parallelism (populating, not a figure)
+ *   putbig    one object of MIB MiB whose every MiB starts with its index (readers can check where
+ *             their bytes came from), then server-side copies of it
+ *   list      ListObjectsV2 over a prefix, every page: the raw listing rate (the import's reference)
+ *   listhead  the same listing plus a HEAD per object, 32 in flight with one page of lookahead, as
+ *             the batch import does minus the namespace: where an import's time goes
+ *   get       GetObject of one key, streamed to nowhere: the raw GET throughput (the cold read's
+ *             reference)
+ *
+ * The client is built as the daemon builds it for a bucket of cloud "other" (path style, checksums
+ * only when required), so both sides talk to the server the same way.
+ */
+import http from 'node:http'
+import { Readable } from 'node:stream'
+import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { mapLimit } from '../util/pool'
+
+export const MiB = 1 << 20
+
+interface Common { endpoint: string, bucket: string, inFlight?: number }
+
+export type S3ToolOp =
+  | Common & { op: 'put', prefix: string, dirs: number, perDir: number }
+  | Common & { op: 'putbig', key: string, mib: number, copies: string[] }
+  | Common & { op: 'list', prefix: string, delimiter?: string }
+  | Common & { op: 'listhead', prefix: string }
+  | Common & { op: 'get', key: string }
+
+/** An operation without the server's address (the caller adds it). */
+export type S3ToolRequest = { [K in S3ToolOp['op']]: Omit<Extract<S3ToolOp, { op: K }>, 'endpoint' | 'bucket'> }[S3ToolOp['op']]
+
+export const dirKey = (prefix: string, d: number): string => `${prefix}d${String(d).padStart(2, '0')}/`
+export const fileKey = (prefix: string, d: number, f: number): string => `${dirKey(prefix, d)}f${String(f).padStart(6, '0')}`
+
+function client (o: Common): S3Client {
+  return new S3Client({
+    endpoint: o.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    // The SDK's default pool (50 sockets) would cap the parallelism asked for.
+    requestHandler: { httpAgent: new http.Agent({ keepAlive: true, maxSockets: Math.max(50, o.inFlight ?? 0) }) }
+  })
+}
+
+const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9
+
+async function put (c: S3Client, o: Extract<S3ToolOp, { op: 'put' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  const keys = Array.from({ length: o.dirs * o.perDir }, (_, i) => fileKey(o.prefix, Math.floor(i / o.perDir), i % o.perDir))
+  await mapLimit(keys, o.inFlight ?? 64, async (key) => {
+    await c.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: key.slice(-7) + '\n' }))
+  })
+  return { objects: keys.length, seconds: seconds(start) }
+}
+
+/** MiB i of the big object: one random MiB with i in its first 8 bytes (little-endian). */
+function bigBody (mib: number): Readable {
+  const base = Buffer.alloc(MiB)
+  for (let i = 0; i < MiB; i += 4) base.writeUInt32LE((Math.random() * 0x100000000) >>> 0, i)
+  return Readable.from((function * () {
+    for (let i = 0; i < mib; i++) {
+      const block = Buffer.from(base)
+      block.writeBigUInt64LE(BigInt(i), 0)
+      yield block
+    }
+  })())
+}
+
+async function putBig (c: S3Client, o: Extract<S3ToolOp, { op: 'putbig' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  await c.send(new PutObjectCommand({ Bucket: o.bucket, Key: o.key, Body: bigBody(o.mib), ContentLength: o.mib * MiB }))
+  for (const copy of o.copies) {
+    await c.send(new CopyObjectCommand({ Bucket: o.bucket, Key: copy, CopySource: `${o.bucket}/${o.key}` }))
+  }
+  return { bytes: o.mib * MiB, objects: 1 + o.copies.length, seconds: seconds(start) }
+}
+
+async function * pages (c: S3Client, bucket: string, prefix: string, delimiter?: string): AsyncGenerator<{ keys: string[], prefixes: number }> {
+  let token: string | undefined
+  do {
+    const page = await c.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: 1000 }))
+    yield { keys: (page.Contents ?? []).map((o) => o.Key ?? ''), prefixes: page.CommonPrefixes?.length ?? 0 }
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+  } while (token !== undefined)
+}
+
+async function list (c: S3Client, o: Extract<S3ToolOp, { op: 'list' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  let objects = 0
+  let prefixes = 0
+  let calls = 0
+  for await (const page of pages(c, o.bucket, o.prefix, o.delimiter)) {
+    objects += page.keys.length
+    prefixes += page.prefixes
+    calls++
+  }
+  return { objects, prefixes, calls, seconds: seconds(start) }
+}
+
+async function listHead (c: S3Client, o: Extract<S3ToolOp, { op: 'listhead' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  let listWait = 0
+  let objects = 0
+  const it = pages(c, o.bucket, o.prefix)
+  let pending = it.next()
+  while (true) {
+    const waited = process.hrtime.bigint()
+    const page = await pending
+    listWait += seconds(waited)
+    if (page.done === true) break
+    pending = it.next()
+    pending.catch(() => undefined)
+    await mapLimit(page.value.keys, o.inFlight ?? 32, async (key) => {
+      await c.send(new HeadObjectCommand({ Bucket: o.bucket, Key: key }))
+    })
+    objects += page.value.keys.length
+  }
+  // listWait: time spent waiting for a listing page the HEADs had not hidden.
+  return { objects, seconds: seconds(start), listWait }
+}
+
+async function get (c: S3Client, o: Extract<S3ToolOp, { op: 'get' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  const out = await c.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }))
+  const firstByte = seconds(start)
+  let bytes = 0
+  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) bytes += chunk.byteLength
+  return { bytes, seconds: seconds(start), firstByte }
+}
+
+async function main (op: S3ToolOp): Promise<object> {
+  const c = client(op)
+  try {
+    switch (op.op) {
+      case 'put': return await put(c, op)
+      case 'putbig': return await putBig(c, op)
+      case 'list': return await list(c, op)
+      case 'listhead': return await listHead(c, op)
+      case 'get': return await get(c, op)
+    }
+  } finally {
+    c.destroy()
+  }
+}
+
+if (require.main === module) {
+  main(JSON.parse(process.argv[2] ?? '{}') as S3ToolOp).then((r) => {
+    process.stdout.write(JSON.stringify(r) + '\n')
+  }, (err: unknown) => {
+    process.stderr.write(`s3tool failed: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  })
+}
