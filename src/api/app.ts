@@ -29,6 +29,8 @@ import { metricsRoutes } from './routes/metrics'
 import type { ImportQueue } from '../sync/import-queue'
 import type { Metrics } from '../util/metrics'
 import type { Operation } from './fsx/operations'
+import { hsmRoutes } from './routes/hsm'
+import type { FileSystem, Loader } from '../fs/filesystem'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -41,6 +43,9 @@ export interface ApiServices {
   /** Where S3 change notifications go (POST /events/s3). */
   importQueue: ImportQueue
   metrics: Metrics
+  /** The namespace and the content loader, for `s3link hsm state|restore` (routes/hsm.ts). */
+  filesystem: FileSystem
+  loader: Loader
   log: Logger
 }
 
@@ -86,6 +91,7 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   await app.register(fsxProtocol, { operations: services.fsx, log })
   await app.register(eventRoutes, { table: services.table, queue: services.importQueue, metrics: services.metrics, log })
   await app.register(metricsRoutes, { metrics: services.metrics })
+  await app.register(hsmRoutes, { filesystem: services.filesystem, loader: services.loader, log })
   return app
 }
 

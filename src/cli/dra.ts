@@ -8,6 +8,9 @@
  * CREATING / UPDATING / DELETING); `--wait` polls Describe until the association has settled and
  * exits 1 unless it ended AVAILABLE (or, for delete, gone). Each request carries a fresh
  * ClientRequestToken, as the AWS CLI does, so a retried request is not queued twice.
+ *
+ * `--sqs-queue-url` is the tag s3link:sqs-queue-url (FSx has no field for it): sent with create,
+ * and set or removed on an existing association with TagResource / UntagResource.
  */
 import { randomUUID } from 'node:crypto'
 import type { Command } from 'commander'
@@ -25,6 +28,7 @@ interface S3Config { AutoImportPolicy?: Policy, AutoExportPolicy?: Policy }
 /** The FSx DataRepositoryAssociation fields the human output reads (--json prints all of them). */
 interface Association {
   AssociationId: string
+  ResourceARN?: string
   Lifecycle: string
   FailureDetails?: { Message?: string }
   FileSystemPath: string
@@ -32,14 +36,16 @@ interface Association {
   BatchImportMetaDataOnCreate?: boolean
   ImportedFileChunkSize?: number
   S3?: S3Config
+  Tags?: Array<{ Key: string, Value: string }>
 }
 
-interface PolicyOptions extends TargetOptions { import?: string, export?: string, chunkSize?: string }
+interface PolicyOptions extends TargetOptions { import?: string, export?: string, chunkSize?: string, sqsQueueUrl?: string }
 interface WaitOptions { wait?: boolean, timeout: string }
 
 const SETTLING = ['CREATING', 'UPDATING', 'DELETING']
 const POLL_MS = 300
 const MAX_CHUNK_MIB = 512_000
+const QUEUE_URL_TAG = 's3link:sqs-queue-url'
 
 export function registerDraCommands (cli: Command): void {
   const dra = cli.command('dra').description('data repository associations: directories linked to S3 prefixes (FSx for Lustre DRAs)')
@@ -47,6 +53,7 @@ export function registerDraCommands (cli: Command): void {
     .option('--import <events>', `automatic import of S3 changes: comma-separated ${EVENT_TYPES.join(',')}, or none`)
     .option('--export <events>', `automatic export of file system changes: comma-separated ${EVENT_TYPES.join(',')}, or none`)
     .option('--chunk-size <mib>', `ImportedFileChunkSize in MiB (1-${MAX_CHUNK_MIB}, default 1024)`)
+    .option('--sqs-queue-url <url>', `SQS queue fed by the bucket's event notifications, polled for automatic import (tag ${QUEUE_URL_TAG}; none removes it)`)
   const waitOptions = (cmd: Command): Command => cmd
     .option('--wait', 'wait until the request has been worked; exit 1 unless it succeeded')
     .option('--timeout <seconds>', 'how long --wait waits', '300')
@@ -57,10 +64,12 @@ export function registerDraCommands (cli: Command): void {
     .argument('<repository>', 's3://bucket/ or s3://bucket/prefix/ (the bucket must be in s3link bucket list)')))
     .option('--batch-import', 'import the metadata of the objects already under the prefix when the association is created'))
     .action(async (fsPath: string, repository: string, o: PolicyOptions & WaitOptions & { batchImport?: boolean }) => {
+      const queueUrl = o.sqsQueueUrl !== undefined ? queueUrlOf(o.sqsQueueUrl) : undefined
       const input = {
         DataRepositoryPath: checked(() => parseRepositoryPath(repository)).normalized,
         ...(o.batchImport === true ? { BatchImportMetaDataOnCreate: true } : {}),
-        ...policyInput(o)
+        ...policyInput(o),
+        ...(queueUrl !== undefined ? { Tags: [{ Key: QUEUE_URL_TAG, Value: queueUrl }] } : {})
       }
       const timeout = timeoutOf(o)
       const socket = await socketOf(o)
@@ -79,8 +88,21 @@ export function registerDraCommands (cli: Command): void {
     .argument('<id>', 'association id (dra-…)'))))
     .action(async (id: string, o: PolicyOptions & WaitOptions) => {
       const input = { AssociationId: checkedId(id), ...policyInput(o) }
+      const queueUrl = o.sqsQueueUrl !== undefined ? queueUrlOf(o.sqsQueueUrl) ?? '' : undefined
       const timeout = timeoutOf(o)
       const socket = await socketOf(o)
+      if (queueUrl !== undefined) {
+        // Tags are not part of the update: FSx changes them with TagResource / UntagResource.
+        const ResourceARN = (await describeOne(socket, id)).ResourceARN
+        if (queueUrl === '') await callFsx(socket, 'UntagResource', { ResourceARN, TagKeys: [QUEUE_URL_TAG] })
+        else await callFsx(socket, 'TagResource', { ResourceARN, Tags: [{ Key: QUEUE_URL_TAG, Value: queueUrl }] })
+        // Only the tag was given: no update request (it would re-check the association for nothing).
+        if (Object.keys(input).length === 1) {
+          const a = await describeOne(socket, id)
+          print(o.json === true, { Association: a }, describe(a))
+          return
+        }
+      }
       const reply = await callFsx(socket, 'UpdateDataRepositoryAssociation', { ...input, ClientRequestToken: randomUUID() })
       await report(socket, reply, o, timeout)
     })
@@ -196,6 +218,18 @@ function parseEvents (flag: string, value: string): EventType[] {
   return out
 }
 
+/** The --sqs-queue-url value checked (an http(s) URL); undefined for none or ''. */
+function queueUrlOf (value: string): string | undefined {
+  const v = value.trim()
+  if (v === '' || v.toLowerCase() === 'none') return undefined
+  let url: URL | undefined
+  try { url = new URL(v) } catch { url = undefined }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !/^\/[^/]+\/[^/]+\/?$/.test(url.pathname)) {
+    throw new UsageError(`--sqs-queue-url: ${JSON.stringify(v)} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or http(s)://HOST/ACCOUNT/NAME), nor none`)
+  }
+  return v
+}
+
 function parseChunkSize (value: string): number {
   const n = Number(value)
   if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_CHUNK_MIB) throw new UsageError(`--chunk-size: ${JSON.stringify(value)} is not a whole number of MiB from 1 to ${MAX_CHUNK_MIB}`)
@@ -244,6 +278,8 @@ function describe (a: Association): string {
     `  export:   ${events(a.S3?.AutoExportPolicy)}`,
     `  chunks:   ${String(a.ImportedFileChunkSize)} MiB${a.BatchImportMetaDataOnCreate === true ? ' (batch import on create)' : ''}`
   )
+  const queueUrl = a.Tags?.find((t) => t.Key === QUEUE_URL_TAG)?.Value
+  if (queueUrl !== undefined) lines.push(`  sqs:      ${queueUrl}`)
   return lines.join('\n')
 }
 

@@ -12,6 +12,8 @@ import { runForeground, runBackground, stopDaemon, status } from './mount'
 import { runDemo } from './demo'
 import { registerBucketCommands } from './bucket'
 import { registerDraCommands } from './dra'
+import { registerHsmCommands } from './hsm'
+import { registerTaskCommands } from './task'
 import { clientCredentials, shellLines } from './credentials'
 
 function program (): Command {
@@ -68,6 +70,8 @@ function program (): Command {
 
   registerBucketCommands(cli)
   registerDraCommands(cli)
+  registerHsmCommands(cli)
+  registerTaskCommands(cli)
 
   cli.command('credentials')
     .description('print shell lines that set the admin credentials, region and API URL of a running file system, ' +

@@ -51,7 +51,9 @@ export const ConfigSchema = z.object({
    * How often DRAs with an automatic import policy compare their S3 prefix with their directory
    * (the change source that works with every S3 server).
    */
-  importIntervalMs: z.number().int().min(100).max(86_400_000).default(30_000)
+  importIntervalMs: z.number().int().min(100).max(86_400_000).default(30_000),
+  /** Paths exported at the same time (each a PUT, a multipart upload, a copy or a delete). */
+  exportConcurrency: z.number().int().min(1).max(256).default(16)
 }).strict()
 
 function isLoopback (address: string): boolean {

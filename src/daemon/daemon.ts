@@ -2,8 +2,8 @@
  * The daemon's lifecycle, in a fixed order.
  *
  *   start: config → logger → database (refuse if another daemon holds it) → recovery (orphans)
- *          → mountpoint check (stale mount cleaned) → mount → control API (socket + TCP)
- *          → periodic flush → config watch → ready
+ *          → services and control API (DRAs, import, export queues resumed; socket + TCP)
+ *          → mountpoint check (stale mount cleaned) → mount → periodic flush → config watch → ready
  *   stop:  stop the control API (no new requests) → stop timers and watchers → save in-memory
  *          changes → unmount → close contents and database
  *
@@ -26,6 +26,8 @@ import { createLogger, type Logger } from './logger'
 import { prepareMountpoint, isMounted } from './mountpoint'
 
 const MOUNT_WATCH_MS = 2000
+/** Longest any one stop step may take before the next one runs. */
+const STEP_LIMIT_MS = 15_000
 import type { FsMeta } from './init'
 import { UsageError } from '../util/errors'
 import { ApiServer, socketPath } from '../api/server'
@@ -41,10 +43,15 @@ import { ContentLoader } from '../content/loader'
 import { describeS3Error, getObjectRange } from '../repo/objects'
 import type { Inode } from '../namespace/inode'
 import { ImportService } from '../sync/import-service'
+import { TaskService } from '../sync/tasks'
+import { taskOperations } from '../api/fsx/task-operations'
 import { AutoImporter } from '../sync/auto-import'
 import { ImportQueue } from '../sync/import-queue'
 import { ChangeApplier } from '../sync/change-applier'
+import { SqsImporter } from '../sync/sqs-import'
 import { Metrics } from '../util/metrics'
+import { ExportQueue } from '../sync/export-queue'
+import { Exporter } from '../sync/exporter'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -62,8 +69,11 @@ export class Daemon {
   private draWorker?: DraWorker
   private loader?: ContentLoader
   private imports?: ImportService
+  private tasks?: TaskService
   private autoImport?: AutoImporter
   private importQueue?: ImportQueue
+  private sqsImport?: SqsImporter
+  private exportQueue?: ExportQueue
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -93,6 +103,9 @@ export class Daemon {
     const reaped = await this.filesystem.reapOrphans()
     if (reaped > 0) log.info('removed files unlinked while open at the last stop', { count: reaped })
 
+    // Services first: from the mount's first request on, changes are queued for export and
+    // released files can load.
+    await this.startApi(meta)
     if (await prepareMountpoint(config.mountpoint) === 'stale-cleaned') {
       log.warn('cleaned up a stale mount left by a daemon that died', { mountpoint: config.mountpoint })
     }
@@ -100,7 +113,6 @@ export class Daemon {
       options: mountOptions(config),
       timeoutMs: config.fuseTimeoutMs
     })
-    await this.startApi(meta)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)
@@ -126,7 +138,7 @@ export class Daemon {
       stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint,
       sessionName: `s3link-${meta.id}`
     })
-    this.attachLoader(filesystem, clients)
+    const loader = this.attachLoader(filesystem, clients)
     const associations = await Associations.open(this.store, { id: meta.id, region: config.region, account: ACCOUNT_ID }, async (p) => await pathKind(filesystem, p))
     this.draWorker = new DraWorker({
       associations,
@@ -141,13 +153,26 @@ export class Daemon {
     })
     this.draWorker.start()
     this.imports = new ImportService(associations, filesystem, clients)
-    this.autoImport = new AutoImporter({ associations, filesystem, clients, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
+    const tasks = this.tasks = await TaskService.open({
+      store: this.store, associations, imports: this.imports, clients, dir: path.join(config.stateDir, 'tasks'), log: log.child({ subsystem: 'task' })
+    })
+    tasks.start()
+    const exportPending = async (p: string): Promise<boolean> => await this.exportQueue?.isPending(p) ?? false
+    this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
     const importQueue = this.importQueue = await ImportQueue.open(this.store)
-    const metrics = new Metrics(() => importQueue.oldestAgeSeconds())
-    this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, log: log.child({ subsystem: 'import' }) }), metrics)
-    const fsx = fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir })
-    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log }, {
+    const exporter = new Exporter({ associations, filesystem, clients, log: log.child({ subsystem: 'export' }) })
+    const exportQueue = this.exportQueue = await ExportQueue.open(this.store, filesystem.ns, (p) => exporter.exported(p), config.exportConcurrency)
+    const metrics = new Metrics(() => importQueue.oldestAgeSeconds(), () => ({ depth: exportQueue.size, oldestAgeSeconds: exportQueue.oldestAgeSeconds() }))
+    this.startExport(filesystem, exporter, exportQueue, metrics, associations)
+    this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }) }), metrics)
+    this.sqsImport = new SqsImporter({
+      associations, table, queue: importQueue, metrics, log: log.child({ subsystem: 'import' }),
+      credentials: { stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint, sessionName: `s3link-${meta.id}` }
+    })
+    this.sqsImport.start()
+    const fsx = { ...fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir }), ...taskOperations(tasks) }
+    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader }, {
       stateDir: config.stateDir,
       address: config.api.address,
       port: config.api.port,
@@ -155,6 +180,19 @@ export class Daemon {
       identity: { id: meta.id, name: config.name, mountpoint: config.mountpoint }
     })
     log.info('control API listening', { url: this.api.url, socket: socketPath(config.stateDir) })
+  }
+
+  /**
+   * Automatic export: namespace changes are queued in their own batches; the queue is worked from
+   * now on, starting with what a previous run left (also after kill -9).
+   */
+  private startExport (filesystem: FileSystem, exporter: Exporter, queue: ExportQueue, metrics: Metrics, associations: Associations): void {
+    filesystem.onChange(async (tx, change) => { await queue.onChange(tx, change) })
+    exporter.useMetrics(metrics)
+    if (queue.size > 0) this.log.info('resuming queued exports', { count: queue.size })
+    queue.start(async (entry) => await exporter.run(entry))
+    // A DRA usable again (health check, update): its waiting exports go now.
+    associations.on('changed', (id: string) => { if (associations.get(id)?.Lifecycle === 'AVAILABLE') queue.unpark() })
   }
 
   /** Changes notified by S3 (webhook, SQS) are applied from the durable queue, retried with backoff. */
@@ -176,7 +214,7 @@ export class Daemon {
    * the file was imported with. Readers wait at most 5 s less than the FUSE request timeout, so the
    * kernel always gets an answer (EIO) before the request itself would time out.
    */
-  private attachLoader (filesystem: FileSystem, clients: S3Clients): void {
+  private attachLoader (filesystem: FileSystem, clients: S3Clients): ContentLoader {
     const log = this.log.child({ subsystem: 'import' })
     this.loader = new ContentLoader(filesystem.content, {
       fetcherFor: async (inode: Inode) => {
@@ -190,6 +228,7 @@ export class Daemon {
       deadlineMs: Math.max(1000, this.config.fuseTimeoutMs - 5000)
     })
     filesystem.attachLoader(this.loader)
+    return this.loader
   }
 
   /** Settings that can change while running are applied when the config file changes. */
@@ -228,7 +267,9 @@ export class Daemon {
   private async close (): Promise<void> {
     const steps: Array<[string, () => Promise<void> | void]> = [
       ['stop control API', async () => { await this.api?.close() }],
-      ['stop automatic import', async () => { await this.autoImport?.stop(); await this.importQueue?.stop() }],
+      ['stop automatic import', async () => { await this.autoImport?.stop(); await this.sqsImport?.stop(); await this.importQueue?.stop() }],
+      ['stop export (running uploads get a few seconds; the rest stays queued)', async () => { await this.exportQueue?.stop() }],
+      ['stop tasks', async () => { await this.tasks?.stop() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['stop loads', async () => { await this.loader?.close() }],
       ['close S3 clients', () => { this.s3Clients?.close() }],
@@ -242,7 +283,8 @@ export class Daemon {
     ]
     for (const [name, step] of steps) {
       try {
-        await step()
+        // No step may hold the stop forever (an S3 call that hangs): the unmount must happen.
+        await Promise.race([step(), new Promise((_resolve, reject) => setTimeout(() => reject(new Error(`did not finish within ${STEP_LIMIT_MS / 1000} s`)), STEP_LIMIT_MS).unref())])
       } catch (err) {
         this.log.error(`stop: ${name} failed`, { error: String(err) })
       }

@@ -45,16 +45,55 @@ const UNCHANGED_ID = [-1, 0xffffffff]
 
 interface Handle {
   ino: number
+  /** The path it was opened by (release gets the current one from FUSE). */
+  path: string
   /** Content file descriptor, taken on first read or write. */
   fd?: Promise<number>
+  /** Written through (or created by) this handle: its close is a content change. */
+  wrote?: boolean
 }
+
+/**
+ * A change of the namespace that matters to S3 (export, src/sync/export-queue.ts), reported inside
+ * the transaction that makes it, so a queued export commits atomically with the change itself.
+ * atime/mtime-only changes are not reported (FSx does not export them).
+ */
+export type NsChange =
+  | { kind: 'content', path: string } // a written file was closed, or a file was truncated
+  | { kind: 'meta', path: string } // created (mkdir, symlink, mknod, link), chmod, chown
+  | { kind: 'removed', path: string } // unlink, rmdir
+  | { kind: 'renamed', from: string, to: string, dir: boolean }
+
+export type ChangeListener = (tx: Transaction, change: NsChange) => Promise<void>
 
 export class FileSystem {
   private readonly handles = new Map<number, Handle>()
   private nextFh = 1
   private loader?: Loader
+  private listener?: ChangeListener
+  /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
+  private readonly writers = new Map<number, number>()
 
   constructor (readonly ns: Namespace, readonly content: ContentStore) {}
+
+  onChange (listener: ChangeListener): void {
+    this.listener = listener
+  }
+
+  private async changed (tx: Transaction, change: NsChange): Promise<void> {
+    if (this.listener !== undefined) await this.listener(tx, change)
+  }
+
+  /** Some open handle has written to the file and is not closed yet. */
+  isBeingWritten (ino: number): boolean {
+    return (this.writers.get(ino) ?? 0) > 0
+  }
+
+  private markWriter (h: Handle): void {
+    if (h.wrote === true) return
+    h.wrote = true
+    this.writers.set(h.ino, (this.writers.get(h.ino) ?? 0) + 1)
+  }
 
   attachLoader (loader: Loader): void {
     this.loader = loader
@@ -145,7 +184,10 @@ export class FileSystem {
     return await this.ns.mutate(async (tx) => {
       const { dir, name } = await this.parentOf(path)
       if (await this.ns.lookup(dir.ino, name) !== undefined) throw fsError('EEXIST', `${name} exists`)
-      return this.addEntry(tx, dir, name, who, mode, extra)
+      const inode = this.addEntry(tx, dir, name, who, mode, extra)
+      // A new regular file is reported when it is closed, with its content.
+      if (!isReg(inode)) await this.changed(tx, { kind: 'meta', path })
+      return inode
     })
   }
 
@@ -165,7 +207,9 @@ export class FileSystem {
 
   async create (path: string, mode: number, who: Who): Promise<number> {
     const inode = await this.createEntry(path, who, S_IFREG | (mode & 0o7777))
-    return this.openHandle(inode)
+    const fh = this.openHandle(inode, path)
+    this.markWriter(this.handle(fh))
+    return fh
   }
 
   async readlink (path: string): Promise<string> {
@@ -178,12 +222,12 @@ export class FileSystem {
 
   async open (path: string): Promise<number> {
     const inode = await this.resolve(path)
-    return this.openHandle(inode)
+    return this.openHandle(inode, path)
   }
 
-  private openHandle (inode: Inode): number {
+  private openHandle (inode: Inode, path: string): number {
     const fh = this.nextFh++
-    this.handles.set(fh, { ino: inode.ino })
+    this.handles.set(fh, { ino: inode.ino, path })
     this.ns.pin(inode.ino)
     return fh
   }
@@ -209,6 +253,7 @@ export class FileSystem {
     const h = this.handle(fh)
     const inode = await this.ns.get(h.ino)
     await this.beforeContentChange(inode)
+    this.markWriter(h)
     const n = await this.content.write(await this.contentFd(h), buf, offset)
     inode.size = Math.max(inode.size, offset + n)
     inode.mtimeNs = inode.ctimeNs = nowNs()
@@ -228,13 +273,26 @@ export class FileSystem {
     await this.ns.flush([h.ino], { sync: true })
   }
 
-  async release (fh: number): Promise<void> {
+  /** close(2) of the last descriptor of a handle; `path` is the file's current path (FUSE knows renames). */
+  async release (fh: number, path?: string): Promise<void> {
     const h = this.handle(fh)
     this.handles.delete(fh)
     // The handle is gone whatever fails below: unpin in any case, or the inode stays pinned forever.
     try {
       if (h.fd !== undefined) await this.content.release(h.ino)
-      await this.ns.flush([h.ino])
+      if (h.wrote === true) {
+        const left = (this.writers.get(h.ino) ?? 1) - 1
+        if (left > 0) this.writers.set(h.ino, left)
+        else this.writers.delete(h.ino)
+        // The file's saved state and its export are one batch: a crash cannot keep one without the other.
+        const inode = await this.ns.get(h.ino)
+        await this.ns.mutate(async (tx) => {
+          tx.putInode(inode)
+          if (inode.nlink > 0) await this.changed(tx, { kind: 'content', path: path ?? h.path })
+        })
+      } else {
+        await this.ns.flush([h.ino])
+      }
     } finally {
       if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)
     }
@@ -264,14 +322,14 @@ export class FileSystem {
   // ---- attributes ----
 
   async truncate (path: string, size: number): Promise<void> {
-    await this.truncateInode(await this.resolve(path), size)
+    await this.truncateInode(await this.resolve(path), size, path)
   }
 
   async ftruncate (fh: number, size: number): Promise<void> {
     await this.truncateInode(await this.ns.get(this.handle(fh).ino), size)
   }
 
-  private async truncateInode (inode: Inode, size: number): Promise<void> {
+  private async truncateInode (inode: Inode, size: number, path?: string): Promise<void> {
     if (isDir(inode)) throw fsError('EISDIR', 'cannot truncate a directory')
     if (!isReg(inode)) throw fsError('EINVAL', 'can only truncate regular files')
     // Truncating a released file to zero needs none of its content (the common O_TRUNC case).
@@ -283,18 +341,20 @@ export class FileSystem {
       inode.mtimeNs = inode.ctimeNs = nowNs()
       this.markDirtyContent(inode)
       tx.putInode(inode)
+      // Through a handle, the close reports it; by path (truncate(1)) nothing else will.
+      if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changed(tx, { kind: 'content', path })
     })
   }
 
   async chmod (path: string, mode: number): Promise<void> {
-    await this.setattr(path, (inode) => { inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777) })
+    await this.setattr(path, (inode) => { inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777) }, true)
   }
 
   async chown (path: string, uid: number, gid: number): Promise<void> {
     await this.setattr(path, (inode) => {
       if (!UNCHANGED_ID.includes(uid)) inode.uid = uid
       if (!UNCHANGED_ID.includes(gid)) inode.gid = gid
-    })
+    }, true)
   }
 
   async utimens (path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
@@ -305,13 +365,14 @@ export class FileSystem {
   }
 
   /** Changes attributes of the inode at path and sets its ctime, as every attribute change does. */
-  private async setattr (path: string, change: (inode: Inode, now: bigint) => void): Promise<void> {
+  private async setattr (path: string, change: (inode: Inode, now: bigint) => void, exported = false): Promise<void> {
     await this.ns.mutate(async (tx) => {
       const inode = await this.resolve(path)
       const now = nowNs()
       change(inode, now)
       inode.ctimeNs = now
       tx.putInode(inode)
+      if (exported) await this.changed(tx, { kind: 'meta', path })
     })
   }
 
@@ -324,6 +385,7 @@ export class FileSystem {
       if (isDir(inode)) throw fsError('EISDIR', `${name} is a directory`)
       tx.unlink(dir.ino, name)
       touchDir(tx, dir, nowNs())
+      await this.changed(tx, { kind: 'removed', path })
       return await this.dropLink(tx, inode)
     })
     if (gone !== undefined) await this.content.remove(gone)
@@ -387,6 +449,7 @@ export class FileSystem {
       tx.unlink(dir.ino, name)
       dir.nlink--
       touchDir(tx, dir, nowNs())
+      await this.changed(tx, { kind: 'removed', path })
       await this.dropLink(tx, inode)
     })
   }
@@ -403,6 +466,7 @@ export class FileSystem {
       inode.ctimeNs = now
       tx.putInode(inode)
       touchDir(tx, dir, now)
+      await this.changed(tx, { kind: 'meta', path })
     })
   }
 
@@ -441,6 +505,7 @@ export class FileSystem {
       tx.putInode(inode)
       touchDir(tx, src.dir, now)
       touchDir(tx, dst.dir, now)
+      await this.changed(tx, { kind: 'renamed', from, to, dir: isDir(inode) })
       return drop
     })
     if (gone !== undefined) await this.content.remove(gone)

@@ -65,7 +65,7 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger): FuseOp
     read: (_p, fh, buf, offset, _c, reply) => answer('read', reply, fsOp.read(fh, buf, offset), (n) => n),
     write: (_p, fh, buf, offset, _c, reply) => answer('write', reply, fsOp.write(fh, buf, offset), (n) => n),
     flush: (_p, fh, _c, reply) => answer('flush', reply, fsOp.flush(fh)),
-    release: (_p, fh, _c, reply) => answer('release', reply, fsOp.release(fh)),
+    release: (path, fh, _c, reply) => answer('release', reply, fsOp.release(fh, path ?? undefined)),
     fsync: (_p, fh, datasync, _c, reply) => answer('fsync', reply, fsOp.fsync(fh, datasync)),
     opendir: (path, _flags, _c, reply) => answer('opendir', reply, fsOp.resolve(path), () => 0),
     readdir: (path, _fh, _c, reply) => answer('readdir', reply, fsOp.readdir(path), (entries) =>

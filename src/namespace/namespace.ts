@@ -126,6 +126,7 @@ export class Namespace {
       const tx = new Transaction(this)
       const result = await fn(tx)
       await this.commit(tx, opts.sync ?? false)
+      for (const after of tx.afterCommitted) after()
       return result
     })
   }
@@ -220,6 +221,7 @@ export class Transaction {
   readonly deletedInodes = new Set<number>()
   readonly dirents = new Map<string, DirentRecord | null>()
   readonly extra: Op[] = []
+  readonly afterCommitted: Array<() => void> = []
   allocated = false
 
   constructor (private readonly ns: Namespace) {}
@@ -257,6 +259,11 @@ export class Transaction {
 
   markOrphan (ino: number): void {
     this.extra.push({ type: 'put', key: orphanKey(ino), value: 1 })
+  }
+
+  /** Runs fn once the batch is committed (not at all if it fails): in-memory follow-ups of durable facts. */
+  afterCommit (fn: () => void): void {
+    this.afterCommitted.push(fn)
   }
 
   setXattr (ino: number, name: string, value: Buffer | null): void {

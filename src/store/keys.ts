@@ -15,6 +15,11 @@
  *   drareq:<seq16>             → DraRequest      a queued create/update/delete of a DRA, worked in seq order
  *   dratoken:<op>/<token>      → TokenRecord     a ClientRequestToken already answered, with its answer
  *   impq:<seq16>               → QueuedChange    an S3 change (webhook, SQS) waiting for automatic import
+ *   expq:<seq16>               → ExportEntry     a path whose state S3 must learn (src/sync/export-queue.ts)
+ *   expp:<path>                → number          that path's newest expq entry (coalescing, import guard)
+ *   task:<task-id>             → TaskRecord      one data repository task, in the FSx shape (src/sync/task-record.ts)
+ *   tasktoken:<token>          → TaskToken       a CreateDataRepositoryTask ClientRequestToken: its parameters and task
+ *   batchimport:<dra-id>       → task id         the DRA's BatchImportMetaDataOnCreate task was created (once, ever)
  *
  * Inode numbers are fixed-width lower-case hex (16 digits) so that key order is numeric order and a
  * directory's entries, or an inode's xattrs, are one contiguous range: `<prefix>/` .. `<prefix>0`
@@ -58,6 +63,17 @@ export const draTokenRange: Range = { gt: 'dratoken:', lt: 'dratoken;' }
 
 export const importQueueKey = (seq: number): string => `impq:${inoHex(seq)}`
 export const importQueueRange: Range = { gt: 'impq:', lt: 'impq;' }
+
+export const taskKey = (id: string): string => `task:${id}`
+export const taskRange: Range = { gt: 'task:', lt: 'task;' }
+/** Same token rules as draTokenKey. */
+export const taskTokenKey = (token: string): string => `tasktoken:${token}`
+export const batchImportKey = (draId: string): string => `batchimport:${draId}`
+
+export const exportQueueKey = (seq: number): string => `expq:${inoHex(seq)}`
+export const exportQueueRange: Range = { gt: 'expq:', lt: 'expq;' }
+/** Paths are mount-relative and begin with '/'. */
+export const exportPathKey = (path: string): string => `expp:${path}`
 
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {

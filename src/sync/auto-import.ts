@@ -25,8 +25,11 @@ import type { S3Clients } from '../repo/s3-clients'
 import { mapLimit } from '../util/pool'
 
 const HEAD_CONCURRENCY = 16
+const RECENT_MS = 3000
 
 export interface AutoImportOptions {
+  /** A local change of the path waits to be exported: it wins over what S3 holds. */
+  exportPending?: (path: string) => Promise<boolean>
   associations: Associations
   filesystem: FileSystem
   clients: S3Clients
@@ -40,6 +43,8 @@ export class AutoImporter {
   private timer?: NodeJS.Timeout
   private running?: Promise<void>
   private stopped = false
+  /** Aborts the S3 calls of a pass in flight when the daemon stops. */
+  private readonly abort = new AbortController()
 
   constructor (private readonly o: AutoImportOptions) {}
 
@@ -54,6 +59,7 @@ export class AutoImporter {
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.abort.abort()
     clearTimeout(this.timer)
     await this.running
   }
@@ -89,7 +95,7 @@ export class AutoImporter {
     if (this.stopped) return
     const localPath = [w.dra.FileSystemPath.replace(/\/+$/, ''), ...components].join('/') || '/'
     const local = new Map((await this.o.filesystem.readdir(localPath).catch(() => [])).map((e) => [e.name, e]))
-    const { objects, prefixes } = await listDirectory(w.client, w.bucket, prefix)
+    const { objects, prefixes } = await listDirectory(w.client, w.bucket, prefix, this.abort.signal)
     const seen = new Set<string>()
     const changed: ListedObject[] = []
     for (const obj of objects) {
@@ -99,6 +105,7 @@ export class AutoImporter {
       if ('problem' in path) continue
       seen.add(name)
       const entry = local.get(name)
+      if (await this.pending(localPath, name)) continue
       if (entry === undefined ? w.policy.create : w.policy.update && await this.differs(localPath, name, obj)) changed.push(obj)
     }
     const items = (await mapLimit(changed, HEAD_CONCURRENCY, async (obj) => await this.itemFor(w, obj))).filter((i): i is ImportItem => i !== undefined)
@@ -108,7 +115,7 @@ export class AutoImporter {
       if (name === '' || 'problem' in keyToPath(w.draPrefix, p)) continue
       seen.add(name)
       subdirs.push(name)
-      if (!local.has(name) && w.policy.create) {
+      if (!local.has(name) && w.policy.create && !await this.pending(localPath, name)) {
         items.push({ components: [...components, name], type: 'directory', meta: {}, remote: { dra: w.dra.AssociationId, bucket: w.bucket, key: p, etag: '', size: 0, modified: 0 } })
       }
     }
@@ -118,7 +125,7 @@ export class AutoImporter {
     }
     if (w.policy.remove) {
       for (const [name, entry] of local) {
-        if (seen.has(name)) continue
+        if (seen.has(name) || await this.pending(localPath, name)) continue
         // A directory gone from S3: its imported contents go first (the listing below it is empty).
         if ((entry.type & S_IFMT) === S_IFDIR) await this.walk(w, `${prefix}${name}/`, [...components, name])
         count(w, await this.o.filesystem.removeImported(`${localPath === '/' ? '' : localPath}/${name}`, undefined) === 'removed' ? 'removed' : 'kept')
@@ -130,22 +137,35 @@ export class AutoImporter {
     }
   }
 
-  /** A file here whose object's ETag is not the one it records. */
+  private async pending (dir: string, name: string): Promise<boolean> {
+    return await this.o.exportPending?.(`${dir === '/' ? '' : dir}/${name}`) === true
+  }
+
+  /**
+   * An entry here whose object is not the one it records: another ETag (new content), or a later
+   * LastModified (a metadata-only change: a copy with new metadata keeps the ETag). Compared in
+   * whole seconds, the precision of HEAD's Last-Modified.
+   */
   private async differs (localPath: string, name: string, obj: ListedObject): Promise<boolean> {
     const inode = await this.o.filesystem.resolve(`${localPath === '/' ? '' : localPath}/${name}`).catch(() => undefined)
     if (inode === undefined || isDir(inode)) return false
-    return inode.remote?.etag !== obj.etag && (isReg(inode) || inode.remote !== undefined)
+    const remote = inode.remote
+    if (remote === undefined) return isReg(inode)
+    if (remote.etag !== obj.etag || Math.floor(obj.modified / 1000) > Math.floor(remote.modified / 1000)) return true
+    // Within one second a metadata-only change is invisible in a listing: objects written in the
+    // last few seconds are looked at (HEAD) again, which costs nothing once they are older.
+    return obj.modified > Date.now() - RECENT_MS
   }
 
   private async itemFor (w: Walk, obj: ListedObject): Promise<ImportItem | undefined> {
     const path = keyToPath(w.draPrefix, obj.key)
     if ('problem' in path) return undefined
     try {
-      const head = await headObject(w.client, w.bucket, obj.key)
+      const head = await headObject(w.client, w.bucket, obj.key, this.abort.signal)
       const meta = decodePosixMetadata(head.meta)
       const type = path.directory ? 'directory' : entryTypeOf(obj.key, meta)
       const item: ImportItem = { components: path.components, type, meta, remote: { dra: w.dra.AssociationId, bucket: w.bucket, key: obj.key, etag: head.etag, size: head.size, modified: head.modified } }
-      if (type === 'symlink') item.target = await getObjectText(w.client, w.bucket, obj.key)
+      if (type === 'symlink') item.target = await getObjectText(w.client, w.bucket, obj.key, this.abort.signal)
       return item
     } catch (err) {
       // Gone between the listing and the HEAD, or unreadable: FSx skips it; the next pass sees it again.

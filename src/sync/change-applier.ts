@@ -33,7 +33,8 @@ const SEQUENCERS_KEPT = 100_000
 export class ChangeApplier {
   private readonly sequencers = new Lru<string, string>(SEQUENCERS_KEPT)
 
-  constructor (private readonly o: { associations: Associations, filesystem: FileSystem, clients: S3Clients, log: Logger }) {}
+  /** `exportPending(path)`: a local change of path waits to be exported; it wins over S3's state. */
+  constructor (private readonly o: { associations: Associations, filesystem: FileSystem, clients: S3Clients, log: Logger, exportPending?: (path: string) => Promise<boolean> }) {}
 
   /** The DRA (with an import policy) whose repository holds the key, if any. */
   draFor (bucket: string, key: string): DraRecord | undefined {
@@ -71,6 +72,7 @@ export class ChangeApplier {
     }
     const events = importEvents(dra)
     const localPath = [dra.FileSystemPath.replace(/\/+$/, ''), ...path.components].join('/') || '/'
+    if (await this.o.exportPending?.(localPath) === true) return 'ignored'
     const result = head === undefined
       ? await this.removed(dra, localPath, events.includes('DELETED'))
       : await this.present(dra, path.components, path.directory, head, client, events)
@@ -94,7 +96,10 @@ export class ChangeApplier {
       remote: { dra: dra.AssociationId, bucket: repo.bucket, key: head.key, etag: head.etag, size: head.size, modified: head.modified }
     }
     const existing = await this.o.filesystem.resolve([dra.FileSystemPath.replace(/\/+$/, ''), ...components].join('/') || '/').catch(() => undefined)
-    if (existing !== undefined && !isDir(existing) && existing.remote?.etag === head.etag) return 'ignored'
+    // The same object as here (a duplicate, or our own export's echo); a copy with new metadata
+    // keeps the ETag but not the LastModified.
+    const remote = existing?.remote
+    if (existing !== undefined && !isDir(existing) && remote?.etag === head.etag && Math.floor(head.modified / 1000) <= Math.floor(remote.modified / 1000)) return 'ignored'
     if (type === 'symlink') item.target = await getObjectText(client, repo.bucket, head.key)
     const root = await this.o.filesystem.resolve(dra.FileSystemPath)
     const [outcome] = await importEntries(this.o.filesystem.ns, this.o.filesystem.content, root.ino, [item],

@@ -77,11 +77,14 @@ export class ImportQueue {
     this.kick()
   }
 
-  /** Stops taking changes and waits for those being applied. */
-  async stop (): Promise<void> {
+  /**
+   * Stops taking changes and waits (at most `graceMs`: S3 may hang) for those being applied; an
+   * unfinished one stays queued and is applied again at the next start.
+   */
+  async stop (graceMs = 5000): Promise<void> {
     this.stopped = true
     clearTimeout(this.wakeTimer)
-    await Promise.all([...this.inFlight])
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())])
   }
 
   private kick (): void {

@@ -23,10 +23,45 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly objectsExported = new Counter({
+    name: 's3link_objects_exported_total',
+    help: 'Objects written to (op=exported) or deleted from (op=deleted) S3 by export',
+    labelNames: ['op'] as const,
+    registers: [this.registry]
+  })
+
+  readonly bytesExported = new Counter({
+    name: 's3link_bytes_exported_total',
+    help: 'Bytes of file content uploaded by export',
+    registers: [this.registry]
+  })
+
+  readonly exportFailures = new Counter({
+    name: 's3link_export_failures_total',
+    help: 'Exports that failed or were skipped, by FSx event code',
+    labelNames: ['code'] as const,
+    registers: [this.registry]
+  })
+
   /** FSx's AgeOfOldestQueuedMessage for automatic import. */
   readonly oldestImportChange: Gauge
+  /** FSx's AgeOfOldestQueuedMessage for automatic export. */
+  readonly oldestExportChange: Gauge
+  readonly exportQueueDepth: Gauge
 
-  constructor (oldestImportChangeAge: () => number) {
+  constructor (oldestImportChangeAge: () => number, exportQueue: () => { depth: number, oldestAgeSeconds: number } = () => ({ depth: 0, oldestAgeSeconds: 0 })) {
+    this.oldestExportChange = new Gauge({
+      name: 's3link_export_oldest_queued_change_age_seconds',
+      help: 'Age of the oldest change waiting to be exported (FSx AgeOfOldestQueuedMessage, Publisher=AutoExport); 0 when none is queued',
+      registers: [this.registry],
+      collect () { this.set(exportQueue().oldestAgeSeconds) }
+    })
+    this.exportQueueDepth = new Gauge({
+      name: 's3link_export_queue_depth',
+      help: 'Paths waiting to be exported',
+      registers: [this.registry],
+      collect () { this.set(exportQueue().depth) }
+    })
     this.oldestImportChange = new Gauge({
       name: 's3link_import_oldest_queued_change_age_seconds',
       help: 'Age of the oldest S3 change waiting to be imported (FSx AgeOfOldestQueuedMessage, Publisher=AutoImport); 0 when none is queued',

@@ -9,7 +9,7 @@ import { aws } from '../fixtures/aws'
 const BUCKET = 'hooked'
 const SECRET = 'hook-secret-' + Math.random().toString(36).slice(2)
 
-async function until (what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function until (what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 100))) {
     if (await check()) return
   }

@@ -1,0 +1,76 @@
+/**
+ * The S3 writes export makes: objects with FSx POSIX metadata (posix-metadata.ts), from a local
+ * content file (multipart through @aws-sdk/lib-storage above one part), from a string (symlink
+ * targets, directory markers), by server-side copy with replaced metadata (chmod/chown, renames of
+ * released files), and deletions. Encryption follows the bucket table's `sse` setting; `none`
+ * leaves it to the bucket's default encryption.
+ */
+import fs from 'node:fs'
+import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { BucketEntry } from './bucket-entry'
+import { resolveSettings } from './bucket-entry'
+
+const MIN_PART = 8 << 20
+const MAX_PARTS = 10_000
+/** Largest object S3 accepts. */
+export const MAX_OBJECT_SIZE = 5 * 2 ** 40
+
+export interface Target { client: S3Client, bucket: string, entry?: BucketEntry }
+export interface Written { etag: string }
+
+/** Parts grow with the file so that even a 5 TiB file needs fewer than 10,000 of them. */
+export function partSizeFor (size: number): number {
+  return Math.max(MIN_PART, Math.ceil(size / (MAX_PARTS - 1) / (1 << 20)) * (1 << 20))
+}
+
+function encryption (entry?: BucketEntry): { ServerSideEncryption?: 'AES256' | 'aws:kms', SSEKMSKeyId?: string } {
+  if (entry === undefined) return {}
+  const { sse } = resolveSettings(entry)
+  if (sse === 'AES256') return { ServerSideEncryption: 'AES256' }
+  if (sse === 'aws:kms') return { ServerSideEncryption: 'aws:kms', ...(entry.kmsKeyId !== '' ? { SSEKMSKeyId: entry.kmsKeyId } : {}) }
+  return {}
+}
+
+/** Uploads `size` bytes of a local file; multipart (parallel parts) above one part. */
+export async function putFile (t: Target, key: string, file: string, size: number, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
+  const partSize = partSizeFor(size)
+  const common = { Bucket: t.bucket, Key: key, Metadata: metadata, ...encryption(t.entry) }
+  if (size <= partSize) {
+    const body = size === 0 ? '' : await fs.promises.readFile(file).then((b) => b.subarray(0, size))
+    const out = await t.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }), { abortSignal: signal })
+    return { etag: out.ETag ?? '' }
+  }
+  const upload = new Upload({
+    client: t.client,
+    params: { ...common, Body: fs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) },
+    partSize,
+    queueSize: 4,
+    leavePartsOnError: false
+  })
+  signal?.addEventListener('abort', () => { void upload.abort() }, { once: true })
+  const out = await upload.done()
+  return { etag: (out as { ETag?: string }).ETag ?? '' }
+}
+
+export async function putText (t: Target, key: string, body: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
+  const out = await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), Metadata: metadata, ...encryption(t.entry) }), { abortSignal: signal })
+  return { etag: out.ETag ?? '' }
+}
+
+/** Server-side copy (same bucket) with the given metadata instead of the source's. */
+export async function copyWithMetadata (t: Target, from: string, to: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
+  const out = await t.client.send(new CopyObjectCommand({
+    Bucket: t.bucket, Key: to, CopySource: `${t.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+    MetadataDirective: 'REPLACE', Metadata: metadata, ...encryption(t.entry)
+  }), { abortSignal: signal })
+  return { etag: out.CopyObjectResult?.ETag ?? '' }
+}
+
+/**
+ * Deletes keys one request each (DeleteObjects needs a checksum header that S3-compatible servers
+ * such as s3rver reject); a key that does not exist is fine, as in S3.
+ */
+export async function deleteKeys (t: Target, keys: string[], signal?: AbortSignal): Promise<void> {
+  await Promise.all(keys.map(async (Key) => await t.client.send(new DeleteObjectCommand({ Bucket: t.bucket, Key }), { abortSignal: signal })))
+}

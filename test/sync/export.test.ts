@@ -1,0 +1,97 @@
+// Automatic export through the real mount to the embedded S3 server: what normal tools do in a
+// linked directory reaches S3 as FSx writes it (bytes, POSIX metadata, markers, symlinks), renames
+// and deletions included; nothing is lost to kill -9.
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { startFs, startS3, type TestFs } from '../fixtures/harness'
+import { aws } from '../fixtures/aws'
+
+const BUCKET = 'exported'
+
+async function until (what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
+    if (await check()) return
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+async function setup (t: Tap.Test, events = 'NEW,CHANGED,DELETED') {
+  const s3 = await startS3(t, [BUCKET])
+  const c = new S3Client({
+    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
+  })
+  t.teardown(() => c.destroy())
+  const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
+  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
+  const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/x', '--data-repository-path', `s3://${BUCKET}/out/`,
+    '--s3', `AutoExportPolicy={Events=[${events}]}`])
+  t.equal(created.code, 0, created.stderr)
+  await until('the DRA is AVAILABLE', async () => (await aws(tfs, ['fsx', 'describe-data-repository-associations'])).json?.Associations[0].Lifecycle === 'AVAILABLE')
+  const keys = async (): Promise<string[]> => ((await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'out/' }))).Contents ?? []).map((o) => o.Key ?? '').sort()
+  const head = async (key: string): Promise<Record<string, string> | undefined> =>
+    await c.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then((h) => h.Metadata ?? {}, () => undefined)
+  const body = async (key: string): Promise<Buffer> => Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray())
+  return { tfs, keys, head, body }
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+t.test('files, directories, symlinks, chmod, renames and deletes reach S3 with FSx metadata', async (t) => {
+  const { tfs, keys, head, body } = await setup(t)
+  t.equal((await tfs.sh('mkdir -p x/d/e && printf "hello" > x/d/e/a.txt && ln -s d/e/a.txt x/link && chown 1000:100 x/d/e/a.txt && chmod 640 x/d/e/a.txt')).code, 0)
+  await until('exported', async () => (await keys()).join(',') === 'out/d/,out/d/e/,out/d/e/a.txt,out/link' && (await head('out/d/e/a.txt'))?.['file-permissions'] === '0100640')
+  t.equal((await body('out/d/e/a.txt')).toString(), 'hello')
+  const meta = (await head('out/d/e/a.txt'))!
+  t.match(meta, { 'file-permissions': '0100640', 'file-owner': '1000', 'file-group': '100', 'file-mtime': /^\d+ns$/, 'user-agent': 's3link' })
+  t.equal((await tfs.sh('stat -c %Y x/d/e/a.txt')).stdout.trim(), String(BigInt(meta['file-mtime'].slice(0, -2)) / 1_000_000_000n), 'mtime in ns')
+  t.match(await head('out/d/'), { 'file-permissions': '0040755' }, 'directory marker')
+  t.equal((await body('out/link')).toString(), 'd/e/a.txt', 'a symlink\'s object holds its target')
+  t.match(await head('out/link'), { 'file-permissions': '0120777' })
+  await until('exists archived', async () => /\(0x00000009\) exists archived/.test((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state x/d/e/a.txt')).stdout))
+
+  t.equal((await tfs.sh('echo more >> x/d/e/a.txt')).code, 0)
+  await until('the change is exported', async () => (await body('out/d/e/a.txt')).toString() === 'hellomore\n')
+  await until('clean again', async () => /\(0x00000009\) exists archived/.test((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state x/d/e/a.txt')).stdout))
+
+  t.equal((await tfs.sh('mv x/d x/renamed')).code, 0)
+  await until('the renamed tree is exported and the old keys are gone', async () =>
+    (await keys()).join(',') === 'out/link,out/renamed/,out/renamed/e/,out/renamed/e/a.txt')
+  t.equal((await body('out/renamed/e/a.txt')).toString(), 'hellomore\n', 'the renamed file keeps its bytes')
+  t.match(await head('out/renamed/e/a.txt'), { 'file-permissions': '0100640', 'file-owner': '1000' })
+
+  t.equal((await tfs.sh('rm -r x/renamed x/link')).code, 0)
+  await until('deletions are exported', async () => (await keys()).length === 0)
+})
+
+t.test('a large file goes up as a multipart upload with the right bytes; mtime-only changes export nothing', async (t) => {
+  const { tfs, keys, body, head } = await setup(t)
+  t.equal((await tfs.sh('head -c 25000000 /dev/urandom > /tmp/s3link-big.$$ && cp /tmp/s3link-big.$$ x/big.bin && rm /tmp/s3link-big.$$')).code, 0)
+  await until('exported', async () => (await keys()).includes('out/big.bin'), 60_000)
+  const local = (await tfs.sh('sha256sum x/big.bin')).stdout.split(' ')[0]
+  t.equal(sha(await body('out/big.bin')), local, 'same bytes')
+  const before = (await head('out/big.bin'))!['file-mtime']
+  t.equal((await tfs.sh('touch -m -d 2001-01-01 x/big.bin')).code, 0)
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal((await head('out/big.bin'))!['file-mtime'], before, 'touch -m alone is not exported (as FSx)')
+})
+
+t.test('kill -9 right after closing files: every closed file is in S3 after the restart', async (t) => {
+  const { tfs, keys, body } = await setup(t)
+  t.equal((await tfs.sh('mkdir x/many && for i in $(seq 1 200); do echo "file $i" > x/many/f$i; done')).code, 0)
+  await tfs.kill9()
+  await tfs.mount()
+  await until('all 200 are exported after the restart', async () => (await keys()).filter((k) => k.startsWith('out/many/f')).length === 200, 60_000)
+  t.equal((await body('out/many/f137')).toString(), 'file 137\n')
+})
+
+t.test('a policy without DELETED keeps objects; without NEW new files stay local', async (t) => {
+  const { tfs, keys } = await setup(t, 'NEW,CHANGED')
+  t.equal((await tfs.sh('echo a > x/a && echo b > x/b')).code, 0)
+  await until('exported', async () => (await keys()).length === 2)
+  t.equal((await tfs.sh('rm x/a')).code, 0)
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.same(await keys(), ['out/a', 'out/b'], 'the object of a deleted file stays')
+})
