@@ -19,7 +19,7 @@ import { ApiError } from './errors'
 import { type AdminCredentials, authHooks } from './auth'
 import { BucketFieldError, BucketNotFoundError } from '../repo/bucket-entry'
 import { bucketRoutes } from './routes/buckets'
-import { statusRoutes, type StatusInfo } from './routes/status'
+import { statusRoutes, type QueueStatus, type StatusInfo } from './routes/status'
 import { dashboardRoutes } from './routes/dashboard'
 import type { BucketTable } from '../repo/bucket-table'
 import type { S3Clients } from '../repo/s3-clients'
@@ -38,6 +38,7 @@ export interface ApiServices {
   table: BucketTable
   clients: S3Clients
   status: () => StatusInfo
+  queues: () => Promise<QueueStatus>
   /** The FSx operations served on `POST /` (src/api/fsx). */
   fsx: Record<string, Operation>
   /** Where S3 change notifications go (POST /events/s3). */
@@ -86,7 +87,7 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   })
 
   await app.register(dashboardRoutes)
-  await app.register(statusRoutes, { status: services.status })
+  await app.register(statusRoutes, { status: services.status, queues: services.queues })
   await app.register(bucketRoutes, { table: services.table, clients: services.clients, log })
   await app.register(fsxProtocol, { operations: services.fsx, log })
   await app.register(eventRoutes, { table: services.table, queue: services.importQueue, metrics: services.metrics, log })

@@ -8,7 +8,7 @@ import { defaultConfigPath } from '../daemon/config'
 import { UsageError } from '../util/errors'
 import { StoreLockedError } from '../store/db'
 import { print, fail } from './output'
-import { runForeground, runBackground, stopDaemon, status } from './mount'
+import { runForeground, runBackground, stopDaemon, status, type FsStatus } from './mount'
 import { runDemo } from './demo'
 import { registerBucketCommands } from './bucket'
 import { registerDraCommands } from './dra'
@@ -65,7 +65,7 @@ function program (): Command {
       const s = await status(o.config ?? defaultConfigPath(name))
       print(o.json === true, s, `${s.name}${s.id !== undefined ? ` (${s.id})` : ''}: ${s.mounted ? 'mounted' : 'not mounted'} at ${s.mountpoint}` +
         `${s.pid !== undefined ? ` (daemon pid ${s.pid})` : ''}\n  state: ${s.stateDir}` +
-        `${s.apiUrl !== undefined ? `\n  API:   ${s.apiUrl} (and ${s.apiSocket ?? ''})` : ''}`)
+        `${s.apiUrl !== undefined ? `\n  API:   ${s.apiUrl} (and ${s.apiSocket ?? ''})` : ''}` + queueLines(s.queues))
     })
 
   registerBucketCommands(cli)
@@ -96,6 +96,14 @@ function program (): Command {
       await runDemo({ mountpoint: o.mountpoint, stateDir: o.stateDir, s3Port: port })
     })
   return cli
+}
+
+/** The sync queues in one line each: what S3 has not got yet, what S3 told us that is not applied. */
+function queueLines (q: FsStatus['queues']): string {
+  if (q === undefined) return ''
+  const age = (seconds: number): string => seconds === 0 ? '' : `, oldest ${seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`}`
+  return `\n  export: ${q.export.queued} queued${age(q.export.oldestAgeSeconds)}, ${(q.export.bytesPending / 2 ** 20).toFixed(1)} MiB pending, ${q.export.failures} failures since start` +
+    `\n  import: ${q.import.queued} queued${age(q.import.oldestAgeSeconds)}`
 }
 
 export async function main (argv: string[]): Promise<void> {

@@ -9,6 +9,7 @@ import type { Daemon as DaemonType } from '../daemon/daemon'
 import { loadConfig } from '../daemon/config'
 import { isMounted } from '../daemon/mountpoint'
 import { UsageError } from '../util/errors'
+import type { QueueStatus } from '../api/routes/status'
 import { callApi } from '../api/client'
 import { socketPath } from '../api/paths'
 
@@ -106,6 +107,7 @@ export interface FsStatus {
   id?: string
   apiUrl?: string
   apiSocket?: string
+  queues?: QueueStatus
 }
 
 export async function status (configPath: string): Promise<FsStatus> {
@@ -119,6 +121,7 @@ export async function status (configPath: string): Promise<FsStatus> {
       s.id = String(api.body.id)
       s.apiUrl = String(api.body.apiUrl)
       s.apiSocket = socketPath(config.stateDir)
+      s.queues = api.body.queues as QueueStatus
     }
   }
   return s

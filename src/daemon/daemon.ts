@@ -31,6 +31,7 @@ const STEP_LIMIT_MS = 15_000
 import type { FsMeta } from './init'
 import { UsageError } from '../util/errors'
 import { ApiServer, socketPath } from '../api/server'
+import type { QueueStatus } from '../api/routes/status'
 import { loadAdminCredentials } from '../api/auth'
 import { BucketTable } from '../repo/bucket-table'
 import { S3Clients } from '../repo/s3-clients'
@@ -172,7 +173,16 @@ export class Daemon {
     })
     this.sqsImport.start()
     const fsx = { ...fsxOperations(associations, { id: meta.id, name: config.name, created: meta.created, mountpoint: config.mountpoint, stateDir: config.stateDir }), ...taskOperations(tasks) }
-    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader }, {
+    const queues = async (): Promise<QueueStatus> => ({
+      export: {
+        queued: exportQueue.size,
+        oldestAgeSeconds: exportQueue.oldestAgeSeconds(),
+        bytesPending: await exportQueue.pendingBytes(async (p) => (await filesystem.resolve(p).catch(() => undefined))?.size ?? 0),
+        failures: await metrics.exportFailureCount()
+      },
+      import: { queued: importQueue.size, oldestAgeSeconds: importQueue.oldestAgeSeconds() }
+    })
+    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader, queues }, {
       stateDir: config.stateDir,
       address: config.api.address,
       port: config.api.port,

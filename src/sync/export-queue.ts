@@ -92,6 +92,13 @@ export class ExportQueue {
     return (Date.now() - Math.min(...this.window.slice(0, 100).map((e) => e.queuedAt))) / 1000
   }
 
+  /** Bytes of content waiting to go up (the first WINDOW queued paths are counted). */
+  async pendingBytes (sizeOf: (path: string) => Promise<number>): Promise<number> {
+    let total = 0
+    for (const e of this.window) if (e.op === 'put' && e.content) total += await sizeOf(e.path)
+    return total
+  }
+
   /** A change of `path` is waiting to be exported: import must not overwrite or delete it meanwhile. */
   async isPending (path: string): Promise<boolean> {
     return await this.store.get(exportPathKey(path)) !== undefined

@@ -43,6 +43,11 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** All export failures so far (every code). */
+  async exportFailureCount (): Promise<number> {
+    return (await this.exportFailures.get()).values.reduce((sum, v) => sum + v.value, 0)
+  }
+
   /** FSx's AgeOfOldestQueuedMessage for automatic import. */
   readonly oldestImportChange: Gauge
   /** FSx's AgeOfOldestQueuedMessage for automatic export. */

@@ -42,9 +42,14 @@ t.test('exports survive S3 errors and outages, and access denied is recorded, no
   proxy.mode = 'drop'
   await until('and tried again against a dropped connection', async () => proxy.counts.drop >= 1)
   t.same(await keys(), [], 'nothing reached S3 while it failed')
+  const st = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout)
+  t.equal(st.queues.export.queued, 5, 'status: five paths wait for export')
+  t.ok(st.queues.export.failures >= 5 && st.queues.export.bytesPending === 15 && st.queues.export.oldestAgeSeconds > 0, 'status: failures, bytes pending and age')
+  t.match((await tfs.cli(['status', tfs.name])).stdout, /export: 5 queued, oldest \d+ s, 0\.0 MiB pending, \d+ failures/)
   proxy.mode = 'pass'
   await until('everything is exported once S3 is back', async () => (await keys()).length === 5)
   t.equal(await body('f/e3'), 'v3\n')
+  await until('status shows an empty queue', async () => JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).queues.export.queued === 0)
   t.match(tfs.readLog(), /"event":"S3Error"/, 'failures are logged with the FSx event code')
 
   proxy.mode = 'deny'

@@ -1,8 +1,17 @@
-/** `GET /api/status`: who this daemon is and where its API listens (for `s3link status`, the dashboard). */
+/**
+ * `GET /api/status`: who this daemon is, where its API listens, and how far behind S3 it is (for
+ * `s3link status`, the dashboard).
+ */
 import type { FastifyPluginAsync } from 'fastify'
 
 export interface StatusInfo { id: string, name: string, mountpoint: string, apiUrl: string }
 
-export const statusRoutes: FastifyPluginAsync<{ status: () => StatusInfo }> = async (app, { status }) => {
-  app.get('/api/status', async () => status())
+/** The sync queues: what has not reached S3 yet, and what S3 told us that is not applied yet. */
+export interface QueueStatus {
+  export: { queued: number, oldestAgeSeconds: number, bytesPending: number, failures: number }
+  import: { queued: number, oldestAgeSeconds: number }
+}
+
+export const statusRoutes: FastifyPluginAsync<{ status: () => StatusInfo, queues: () => Promise<QueueStatus> }> = async (app, { status, queues }) => {
+  app.get('/api/status', async () => ({ ...status(), queues: await queues() }))
 }
