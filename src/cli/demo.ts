@@ -8,15 +8,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
 import { spawn, type ChildProcess } from 'node:child_process'
+import YAML from 'yaml'
 import { initFileSystem } from '../daemon/init'
+import { ConfigSchema, renderConfig } from '../daemon/config'
 import { socketPath } from '../api/paths'
 import { UsageError } from '../util/errors'
 import { DEMO_DIR, linkDemo, type DemoLink } from './demo-link'
 
 const DEMO_NAME = 'demo'
 const DEMO_BUCKET = 's3link-demo'
-/** Said of the two direction examples until automatic import and export exist: delete it then. */
-const DIRECTIONS_PENDING = ', once automatic import/export land (issues 5–6)'
+/**
+ * The local S3 server sends no event notifications, so the demo's automatic import compares
+ * listings, and does so every 2 s (the default, 30 s, would make the tour look broken).
+ */
+const DEMO_IMPORT_INTERVAL_MS = 2000
 
 export interface DemoOptions {
   mountpoint: string
@@ -32,6 +37,8 @@ export async function runDemo (o: DemoOptions): Promise<void> {
   const configPath = path.join(stateDir, 'demo.yaml')
   if (!fs.existsSync(configPath)) {
     await initFileSystem({ name: DEMO_NAME, mountpoint, stateDir, config: configPath })
+    const config = YAML.parse(await fs.promises.readFile(configPath, 'utf8')) as Record<string, unknown>
+    await fs.promises.writeFile(configPath, renderConfig(ConfigSchema.parse({ ...config, importIntervalMs: DEMO_IMPORT_INTERVAL_MS })))
   }
   const children: ChildProcess[] = []
   // Listen before starting anything, and until the end: a Ctrl-C during start-up, or a second one
@@ -111,7 +118,7 @@ The link as FSx clients see it (s3link serves the FSx API):
   eval "$(${commandName()} credentials ${DEMO_NAME} --config ${o.configPath})"; unset AWS_CA_BUNDLE
   aws fsx describe-data-repository-associations --endpoint-url "$S3LINK_API_URL"
 
-Both directions${DIRECTIONS_PENDING}:
+Both directions:
   echo hello > ${data}/hello.txt; sleep 2; s3 ls ${prefix}           # written in ${DEMO_DIR}: exported to the bucket
   echo hi | s3 cp - ${prefix}from-s3.txt; sleep 2; ls -l ${data}/   # put in the bucket: imported into ${DEMO_DIR}
 

@@ -98,6 +98,16 @@ t.test('demo: mounts, links /data to the local bucket, stops cleanly on Ctrl-C, 
   t.same((JSON.parse(fsx.stdout === '' ? '{}' : fsx.stdout) as { Associations?: Association[] }).Associations?.map((a) => a.AssociationId), [first[0].AssociationId],
     'and list the DRA')
 
+  // Both directions, as the printed lines suggest (with more patience than their sleep 2).
+  const both = async (check: () => Promise<boolean>): Promise<boolean> => {
+    for (let i = 0; i < 100; i++, await new Promise((resolve) => setTimeout(resolve, 200))) if (await check()) return true
+    return false
+  }
+  t.equal((await sh(`echo hello > ${mnt}/data/hello.txt`)).code, 0)
+  t.ok(await both(async () => /hello\.txt/.test((await shPrinted(`${s3fn}\ns3 ls s3://s3link-demo/data/`)).stdout)), 'a file written in /data is exported to the bucket')
+  t.equal((await shPrinted(`${s3fn}\necho hi | s3 cp - s3://s3link-demo/data/from-s3.txt`)).code, 0)
+  t.ok(await both(async () => (await sh(`cat ${mnt}/data/from-s3.txt`)).stdout === 'hi\n'), 'an object put in the bucket is imported into /data')
+
   t.equal((await sh(`echo kept > ${mnt}/note && cp -a /usr/share/doc/bash ${mnt}/`)).code, 0, 'files written into the mount')
   t.equal(await demo.stop(), 0, 'Ctrl-C stops the demo with exit 0')
   t.notOk(await isMounted(mnt), 'and unmounts')
