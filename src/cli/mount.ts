@@ -56,7 +56,8 @@ export async function runBackground (name: string, configPath: string, mountpoin
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log.fd, log.fd, 'pipe'],
-    env: { ...process.env, S3LINK_READY_FD: '3' }
+    // As the systemd unit does (see systemd/s3link@.service): fewer glibc arenas, less idle RSS.
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, S3LINK_READY_FD: '3' }
   })
   await log.close()
   const ready = child.stdio[3] as NodeJS.ReadableStream
