@@ -29,6 +29,8 @@ export interface LoaderOptions {
   onError?: (ino: number, err: unknown) => void
 }
 
+const WRITE_BATCH = 1 << 20
+
 interface Waiter { start: number, end: number, resolve: () => void, reject: (err: Error) => void }
 
 class Load {
@@ -136,14 +138,7 @@ export class ContentLoader {
       const fetch = await load.fetch
       if (load.size > 0) {
         const body = await fetch(0, undefined, load.abort.signal)
-        let pos = 0
-        for await (const chunk of body) {
-          const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-          if (pos + buf.length > load.size) throw new Error('the object is larger than when it was imported')
-          await this.content.write(fd, buf, pos)
-          load.add(pos, pos + buf.length)
-          pos += buf.length
-        }
+        const pos = await this.copyIn(load, fd, body, 0)
         if (pos < load.size) throw new Error(`the object ended after ${pos} of ${load.size} bytes`)
       }
       load.add(0, load.size)
@@ -167,17 +162,39 @@ export class ContentLoader {
       const fd = await load.fd
       const fetch = await load.fetch
       const body = await fetch(start, end, load.abort.signal)
-      let pos = start
-      for await (const chunk of body) {
-        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-        await this.content.write(fd, buf, pos)
-        pos += buf.length
-      }
+      const pos = await this.copyIn(load, fd, body, start)
       if (pos !== end) throw new Error(`a ranged GET returned ${pos - start} of ${end - start} bytes`)
-      load.add(start, end)
     })().catch(() => {
       // The background download still covers this range; its readers wait for it instead.
     })
+  }
+
+  /**
+   * Writes a body into the content file from `start`, marking each written range loaded. HTTP
+   * chunks (~64 KiB) are gathered into writes of up to WRITE_BATCH bytes (fewer thread-pool
+   * round trips), except while a reader waits: then every chunk is written at once.
+   */
+  private async copyIn (load: Load, fd: number, body: AsyncIterable<Uint8Array>, start: number): Promise<number> {
+    let pos = start
+    let pending: Buffer[] = []
+    let pendingBytes = 0
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return
+      const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
+      pending = []
+      pendingBytes = 0
+      await this.content.write(fd, buf, pos)
+      load.add(pos, pos + buf.length)
+      pos += buf.length
+    }
+    for await (const chunk of body) {
+      if (pos + pendingBytes + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
+      pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+      pendingBytes += chunk.byteLength
+      if (pendingBytes >= WRITE_BATCH || load.waiters.length > 0) await flush()
+    }
+    await flush()
+    return pos
   }
 
   private async wait (load: Load, start: number, end: number): Promise<void> {
