@@ -41,7 +41,7 @@ import { DraWorker } from '../dra/worker'
 import { ensureDir, pathKind, removeTree } from '../fs/tree'
 import { fsxOperations } from '../api/fsx/operations'
 import { ContentLoader } from '../content/loader'
-import { describeS3Error, getObjectRange } from '../repo/objects'
+import { describeS3Error, getObjectRange, s3ErrorCode } from '../repo/objects'
 import type { Inode } from '../namespace/inode'
 import { ImportService } from '../sync/import-service'
 import { TaskService } from '../sync/tasks'
@@ -234,7 +234,12 @@ export class Daemon {
         return async (start, end, signal) => await getObjectRange(client, remote.bucket, remote.key, remote.etag, start, end === undefined ? undefined : end - 1, signal)
       },
       onLoaded: async (ino, etag) => { await filesystem.markLoaded(ino, etag) },
-      onError: (ino, err) => log.error('loading a file from S3 failed', { ino, error: describeS3Error(err) }),
+      onError: (ino, err) => {
+        const code = s3ErrorCode(err)
+        const vanished = code === 'S3ObjectNotFound' || (err as Error).name === 'PreconditionFailed'
+        log.error('loading a file from S3 failed', { ino, event: vanished ? 'S3ObjectNotFound' : code, error: describeS3Error(err) })
+        if (vanished) filesystem.markLost(ino).catch((e: unknown) => log.error('recording a lost file failed', { ino, error: String(e) }))
+      },
       deadlineMs: Math.max(1000, this.config.fuseTimeoutMs - 5000)
     })
     filesystem.attachLoader(this.loader)

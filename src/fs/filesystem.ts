@@ -16,7 +16,7 @@ import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
 import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO } from '../namespace/inode'
 import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
-import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
+import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
 
 /** Loads released files' content (src/content/loader.ts); absent until the daemon attaches one. */
 export interface Loader {
@@ -110,6 +110,19 @@ export class FileSystem {
       const inode = await this.ns.get(ino)
       if (!isReleased(inode.hsm) || inode.remote?.etag !== etag) return
       inode.hsm = HS_EXISTS | HS_ARCHIVED
+      tx.putInode(inode)
+    })
+  }
+
+  /**
+   * A released file's object is gone or changed in S3: its content cannot be loaded any more.
+   * `lost_from_hsm` says so in its HSM state until an import brings the object's new state.
+   */
+  async markLost (ino: number): Promise<void> {
+    await this.ns.mutate(async (tx) => {
+      const inode = await this.ns.get(ino).catch(() => undefined)
+      if (inode === undefined || !isReleased(inode.hsm) || ((inode.hsm ?? 0) & HS_LOST) !== 0) return
+      inode.hsm = (inode.hsm ?? 0) | HS_LOST
       tx.putInode(inode)
     })
   }

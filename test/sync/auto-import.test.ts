@@ -94,3 +94,19 @@ t.test('a policy without DELETED keeps files whose objects are gone; no policy i
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.notOk(await exists(none.tfs, 'linked/never.txt'), 'no import policy: no automatic import')
 })
+
+t.test('a released file whose object changed unseen (no CHANGED policy): EIO, and lost_from_hsm in its state', async (t) => {
+  const { tfs, put, del } = await setup(t, 'NEW')
+  await put('p/v.txt', 'version one\n')
+  await put('p/gone.txt', 'soon gone\n')
+  await until('imported', async () => await exists(tfs, 'linked/v.txt') && await exists(tfs, 'linked/gone.txt'))
+  await put('p/v.txt', 'version two, not imported\n')
+  await del('p/gone.txt')
+  for (const name of ['v.txt', 'gone.txt']) {
+    const read = await tfs.sh(`cat linked/${name}`)
+    t.not(read.code, 0, `reading ${name} fails`)
+    t.match(read.stderr, /Input\/output error/, 'with EIO')
+    t.match((await tfs.sh(`getfattr --only-values -n user.s3link.hsm_state linked/${name}`)).stdout, /released exists archived lost_from_hsm/, 'the HSM state says it is lost')
+  }
+  t.match(tfs.readLog(), /"event":"S3ObjectNotFound"/, 'and the log says why')
+})
