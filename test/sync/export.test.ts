@@ -95,3 +95,30 @@ t.test('a policy without DELETED keeps objects; without NEW new files stay local
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.same(await keys(), ['out/a', 'out/b'], 'the object of a deleted file stays')
 })
+
+t.test('kill -9 during a multipart upload: the file is in S3, whole, after the restart', async (t) => {
+  const { startProxy } = await import('../fixtures/proxy')
+  const s3 = await startS3(t, ['midway'])
+  const proxy = await startProxy(t, s3.port)
+  const c = new S3Client({
+    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
+  })
+  t.teardown(() => c.destroy())
+  const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
+  t.equal((await tfs.cli(['bucket', 'add', 'midway', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.cli(['dra', 'create', '/m', 's3://midway/m/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
+  const before = proxy.accepted // the DRA's bucket check went through the proxy too
+  t.equal((await tfs.sh('head -c 30000000 /dev/urandom > m/big.bin')).code, 0)
+  const local = (await tfs.sh('sha256sum m/big.bin')).stdout.split(' ')[0]
+  // Let the upload start, then freeze S3 in the middle of it and kill the daemon.
+  await until('the upload is under way', async () => proxy.accepted > before, 10_000)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  proxy.pause()
+  await tfs.kill9()
+  proxy.resume()
+  await tfs.mount()
+  await until('the object is complete after the restart', async () =>
+    await c.send(new HeadObjectCommand({ Bucket: 'midway', Key: 'm/big.bin' })).then((h) => h.ContentLength === 30_000_000, () => false), 60_000)
+  t.equal(sha(Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'midway', Key: 'm/big.bin' }))).Body!.transformToByteArray())), local, 'with the bytes written')
+})
