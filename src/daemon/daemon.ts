@@ -158,13 +158,14 @@ export class Daemon {
       store: this.store, associations, imports: this.imports, clients, dir: path.join(config.stateDir, 'tasks'), log: log.child({ subsystem: 'task' })
     })
     tasks.start()
+    const metrics = new Metrics(() => this.importQueue?.oldestAgeSeconds() ?? 0,
+      () => ({ depth: this.exportQueue?.size ?? 0, oldestAgeSeconds: this.exportQueue?.oldestAgeSeconds() ?? 0 }))
     const exportPending = async (p: string): Promise<boolean> => await this.exportQueue?.isPending(p) ?? false
-    this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
+    this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
     const importQueue = this.importQueue = await ImportQueue.open(this.store)
     const exporter = new Exporter({ associations, filesystem, clients, log: log.child({ subsystem: 'export' }) })
     const exportQueue = this.exportQueue = await ExportQueue.open(this.store, filesystem.ns, (p) => exporter.exported(p), config.exportConcurrency)
-    const metrics = new Metrics(() => importQueue.oldestAgeSeconds(), () => ({ depth: exportQueue.size, oldestAgeSeconds: exportQueue.oldestAgeSeconds() }))
     this.startExport(filesystem, exporter, exportQueue, metrics, associations)
     this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }) }), metrics)
     this.sqsImport = new SqsImporter({

@@ -23,6 +23,7 @@ import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
 import { describeS3Error, getObjectText, headObject, listDirectory, type ListedObject } from '../repo/objects'
 import type { S3Clients } from '../repo/s3-clients'
 import { mapLimit } from '../util/pool'
+import type { Metrics } from '../util/metrics'
 
 const HEAD_CONCURRENCY = 16
 const RECENT_MS = 3000
@@ -30,6 +31,7 @@ const RECENT_MS = 3000
 export interface AutoImportOptions {
   /** A local change of the path waits to be exported: it wins over what S3 holds. */
   exportPending?: (path: string) => Promise<boolean>
+  metrics?: Metrics
   associations: Associations
   filesystem: FileSystem
   clients: S3Clients
@@ -88,6 +90,10 @@ export class AutoImporter {
       counts: {}
     }
     await this.walk(walk, repo.prefix, [])
+    for (const [result, n] of Object.entries(walk.counts)) {
+      this.o.metrics?.importEvents.inc({ source: 'listing', result }, n)
+      if (result === 'created' || result === 'updated') this.o.metrics?.objectsImported.inc({ via: 'automatic' }, n)
+    }
     if (Object.keys(walk.counts).length > 0) this.o.log.info('automatic import applied changes', { associationId: dra.AssociationId, ...walk.counts })
   }
 
