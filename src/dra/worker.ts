@@ -7,7 +7,10 @@
  *            to re-check a MISCONFIGURED association at once)
  *   delete   with DeleteDataInFileSystem, remove the directory and everything in it; then forget it
  *   health   every checkIntervalMs, each AVAILABLE or MISCONFIGURED association is checked again;
- *            a request queued meanwhile goes first (the check in progress is abandoned)
+ *            a request queued meanwhile goes first (the check in progress is abandoned). An
+ *            AVAILABLE association turns MISCONFIGURED on a failure that may pass on its own (5xx,
+ *            timeout, connection refused) only when TRANSIENT_STRIKES checks in a row fail: one
+ *            blip must not park every export (the exports retry with backoff meanwhile)
  *
  * The check: the linked directory must exist (else FAILED, which is final: FSx's "the file system
  * path was deleted"); the bucket must answer HeadBucket and ListObjectsV2 with its credentials
@@ -38,13 +41,17 @@ export interface WorkerOptions {
   checkIntervalMs: number
 }
 
-interface Verdict { lifecycle: Lifecycle, failure?: string }
+interface Verdict { lifecycle: Lifecycle, failure?: string, transient?: boolean }
+
+const TRANSIENT_STRIKES = 3
 
 export class DraWorker {
   private wake?: () => void
   private stopped = false
   private running?: Promise<void>
   private nextCheck = 0
+  /** Health checks in a row that failed transiently, per AVAILABLE association. */
+  private readonly strikes = new Map<string, number>()
 
   constructor (private readonly o: WorkerOptions) {}
 
@@ -141,7 +148,7 @@ export class DraWorker {
     const probe = await this.o.probe(bucket)
     if (probe.authorized) return { lifecycle: 'AVAILABLE' }
     if (probe.exists === false) return { lifecycle: 'FAILED', failure: `the S3 bucket ${bucket} does not exist: ${probe.error ?? ''}` }
-    return { lifecycle: 'MISCONFIGURED', failure: `cannot use the S3 bucket ${bucket}: ${probe.error ?? 'unknown error'}` }
+    return { lifecycle: 'MISCONFIGURED', failure: `cannot use the S3 bucket ${bucket}: ${probe.error ?? 'unknown error'}`, transient: probe.transient }
   }
 
   private async remove (record: DraRecord, deleteData: boolean): Promise<'removed' | Verdict> {
@@ -178,6 +185,17 @@ export class DraWorker {
       if (record.Lifecycle !== 'AVAILABLE' && record.Lifecycle !== 'MISCONFIGURED') continue
       const verdict = await this.unlessQueued(this.check(record))
       if (this.stopped || verdict === undefined) return
+      if (record.Lifecycle === 'AVAILABLE' && verdict.transient === true) {
+        const strikes = (this.strikes.get(record.AssociationId) ?? 0) + 1
+        this.strikes.set(record.AssociationId, strikes)
+        if (strikes < TRANSIENT_STRIKES) {
+          this.o.log.info('data repository association check failed; it stays AVAILABLE unless the next checks fail too', {
+            associationId: record.AssociationId, failure: verdict.failure, strikes
+          })
+          continue
+        }
+      }
+      this.strikes.delete(record.AssociationId)
       if (verdict.lifecycle !== record.Lifecycle || verdict.failure !== record.FailureDetails?.Message) {
         this.o.log.warn('data repository association changed state', {
           associationId: record.AssociationId, from: record.Lifecycle, to: verdict.lifecycle, failure: verdict.failure

@@ -20,6 +20,8 @@ export interface ProbeResult {
   latencyMs: number
   credentials: 'static' | 'role' | 'default'
   error?: string
+  /** The failure may pass on its own (5xx, throttling, timeout, connection error), unlike a refusal. */
+  transient?: boolean
 }
 
 export async function probeBucket (clients: S3Clients, bucketname: string): Promise<ProbeResult> {
@@ -55,15 +57,15 @@ async function listError (clients: S3Clients, bucketname: string): Promise<unkno
   }
 }
 
-function describe (err: unknown, bucketname: string): Pick<ProbeResult, 'reachable' | 'authorized' | 'exists' | 'error'> {
+function describe (err: unknown, bucketname: string): Pick<ProbeResult, 'reachable' | 'authorized' | 'exists' | 'error' | 'transient'> {
   const e = err as { name?: string, code?: string, $metadata?: { httpStatusCode?: number }, message?: string }
   const status = e.$metadata?.httpStatusCode
   if (status === undefined) {
     if (e.name === 'CredentialsProviderError' || /credential|role/i.test(e.message ?? '')) {
       return { reachable: false, authorized: false, error: `no usable credentials: ${oneLine(e.message)}` }
     }
-    if (e.name === 'AbortError' || e.name === 'TimeoutError') return { reachable: false, authorized: false, error: `no answer within ${PROBE_TIMEOUT_MS / 1000} s` }
-    return { reachable: false, authorized: false, error: `cannot reach the endpoint (${e.code ?? e.name ?? 'network error'})` }
+    if (e.name === 'AbortError' || e.name === 'TimeoutError') return { reachable: false, authorized: false, transient: true, error: `no answer within ${PROBE_TIMEOUT_MS / 1000} s` }
+    return { reachable: false, authorized: false, transient: true, error: `cannot reach the endpoint (${e.code ?? e.name ?? 'network error'})` }
   }
   const code = e.name ?? 'Error'
   if (status === 404 || code === 'NoSuchBucket' || code === 'NotFound') {
@@ -73,7 +75,7 @@ function describe (err: unknown, bucketname: string): Pick<ProbeResult, 'reachab
   if (status === 301 || status === 400 && code === 'AuthorizationHeaderMalformed') {
     return { reachable: true, authorized: false, error: `the bucket is in another region than configured (${status} ${code})` }
   }
-  return { reachable: true, authorized: false, error: `the server answered ${status} ${code}` }
+  return { reachable: true, authorized: false, transient: status >= 500 || status === 429, error: `the server answered ${status} ${code}` }
 }
 
 /** First line only, bounded: provider errors can be long. */

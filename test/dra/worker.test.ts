@@ -163,6 +163,30 @@ t.test('the periodic check: MISCONFIGURED and back, FAILED when the directory is
   t.equal(h.dras.get(b)?.Lifecycle, 'FAILED', 'FAILED is final')
 })
 
+t.test('the periodic check: a transient failure turns AVAILABLE into MISCONFIGURED only when it lasts', async (t) => {
+  const h = await harness(t, 50)
+  const a = await create(h, '/a', 's3://blip/a/')
+  await until(h.dras, a, 'AVAILABLE')
+  const probes = (): number => h.calls.filter((c) => c === 'probe blip').length
+  const waitProbes = async (n: number): Promise<void> => {
+    const end = Date.now() + 3000
+    while (probes() < n && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const seen: string[] = []
+  h.dras.on('changed', (id: string) => { if (id === a) seen.push(String(h.dras.get(a)?.Lifecycle)) })
+  const blip = { authorized: false, transient: true, error: 'the server answered 500 InternalError' }
+  h.buckets.set('blip', blip)
+  await waitProbes(probes() + 2)
+  h.buckets.delete('blip')
+  await waitProbes(probes() + 2)
+  t.same(seen, [], 'two failed checks in a row, then a good one: it never left AVAILABLE')
+  h.buckets.set('blip', blip)
+  await until(h.dras, a, 'MISCONFIGURED')
+  t.match(h.dras.get(a)?.FailureDetails, { Message: /500 InternalError/ })
+  h.buckets.delete('blip')
+  await until(h.dras, a, 'AVAILABLE')
+})
+
 t.test('a request does not wait behind a health check that hangs', async (t) => {
   const h = await harness(t, 100)
   const a = await create(h, '/a', 's3://hangs/a/')
