@@ -31,6 +31,7 @@ import type { Metrics } from '../util/metrics'
 import type { Operation } from './fsx/operations'
 import { hsmRoutes } from './routes/hsm'
 import type { FileSystem, Loader } from '../fs/filesystem'
+import type { TreeExport } from '../sync/task-export'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -44,9 +45,10 @@ export interface ApiServices {
   /** Where S3 change notifications go (POST /events/s3). */
   importQueue: ImportQueue
   metrics: Metrics
-  /** The namespace and the content loader, for `s3link hsm state|restore` (routes/hsm.ts). */
+  /** The namespace, the content loader and export on request, for `s3link hsm state|restore|archive` (routes/hsm.ts). */
   filesystem: FileSystem
   loader: Loader
+  treeExport: TreeExport
   log: Logger
 }
 
@@ -92,7 +94,7 @@ export async function buildApp (services: ApiServices, opts: { credentials?: Adm
   await app.register(fsxProtocol, { operations: services.fsx, log })
   await app.register(eventRoutes, { table: services.table, queue: services.importQueue, metrics: services.metrics, log })
   await app.register(metricsRoutes, { metrics: services.metrics })
-  await app.register(hsmRoutes, { filesystem: services.filesystem, loader: services.loader, log })
+  await app.register(hsmRoutes, { filesystem: services.filesystem, loader: services.loader, treeExport: services.treeExport, log })
   return app
 }
 

@@ -1,6 +1,6 @@
 /**
- * `s3link hsm state|restore PATH…`: Lustre's `lfs hsm_state` and `lfs hsm_restore` (spec/fsx-dra.md
- * §14.3) through the daemon's API (src/api/routes/hsm.ts).
+ * `s3link hsm state|restore|archive PATH…`: Lustre's `lfs hsm_state`, `lfs hsm_restore` and
+ * `lfs hsm_archive` (spec/fsx-dra.md §14.3) through the daemon's API (src/api/routes/hsm.ts).
  *
  * PATHs are paths in the mount as the user types them, absolute or relative to the cwd; they are
  * turned into paths from the mount root here, lexically (a symlink inside the mount is the entry
@@ -8,9 +8,11 @@
  * names files as the user named them: a file found under a directory argument is that argument
  * plus the rest of its path, as find prints it.
  *
- * `restore` shows progress on stderr (a bar on a terminal, a line every few seconds otherwise);
- * stdout carries only the result, so --json stays parseable. Exit status 1 when some path failed;
- * every failure is named on stderr.
+ * `restore` and `archive --wait` show progress on stderr (a bar on a terminal, a line every few
+ * seconds otherwise); stdout carries only the result, so --json stays parseable. Exit status 1 when
+ * some path failed; every failure is named on stderr. `archive` without --wait returns once the
+ * daemon has checked the paths and started (as lfs hsm_archive queues its requests); the export
+ * goes on in the daemon, and `hsm state` shows each file `exists archived` when it is done.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -33,7 +35,7 @@ interface Arg { given: string, rel: string }
 interface StateLine { path: string, flags?: number, state?: string, error?: string, code?: string }
 
 export function registerHsmCommands (cli: Command): void {
-  const hsm = cli.command('hsm').description('where file contents are (lfs hsm_state) and preloading them from S3 (lfs hsm_restore)')
+  const hsm = cli.command('hsm').description('where file contents are (lfs hsm_state), preloading them from S3 (lfs hsm_restore) and exporting them now (lfs hsm_archive)')
 
   targetOptions(hsm.command('state')
     .description('print the HSM state of files as lfs hsm_state does: released (only in S3), exists, archived, dirty')
@@ -60,8 +62,7 @@ export function registerHsmCommands (cli: Command): void {
     .argument('<paths...>', 'files or directories in the mount (absolute, or relative to the current directory)'))
     .option('--parallel <n>', `files loaded at once (1-${MAX_PARALLEL})`, '8')
     .action(async (paths: string[], o: TargetOptions & { parallel: string }) => {
-      const parallel = Number(o.parallel)
-      if (!/^\d+$/.test(o.parallel.trim()) || parallel < 1 || parallel > MAX_PARALLEL) throw new UsageError(`--parallel: ${JSON.stringify(o.parallel)} is not a whole number from 1 to ${MAX_PARALLEL}`)
+      const parallel = parallelOf(o.parallel)
       const socket = await socketOf(o)
       const args = await mountPaths(socket, paths)
       const result = await restore(socket, args, parallel)
@@ -74,6 +75,36 @@ export function registerHsmCommands (cli: Command): void {
       if (result.aborted === true) process.stderr.write('s3link: the restore stopped before every file was tried (the daemon is stopping?)\n')
       if (result.failed.length > 0 || result.aborted === true) process.exitCode = 1
     })
+
+  targetOptions(hsm.command('archive')
+    .description('export files to S3 now (directories: everything under them), whatever the association\'s automatic export policy; ' +
+      'files exported already and unchanged since are left alone')
+    .argument('<paths...>', 'files or directories in the mount (absolute, or relative to the current directory)'))
+    .option('--parallel <n>', `files exported at once (1-${MAX_PARALLEL})`, '8')
+    .option('--wait', 'show progress until every file is exported; exit 1 if some failed')
+    .action(async (paths: string[], o: TargetOptions & { parallel: string, wait?: boolean }) => {
+      const parallel = parallelOf(o.parallel)
+      const socket = await socketOf(o)
+      const args = await mountPaths(socket, paths)
+      const result = await archive(socket, args, parallel, o.wait === true)
+      const started = args.length - result.failed.length
+      const human = o.wait !== true
+        ? started > 0 ? `archiving ${plural(started, 'path')} in the background (see: s3link hsm state PATH)` : 'nothing to archive'
+        : result.total === 0 && result.failed.length === 0
+          ? `nothing to archive: ${plural(result.skipped, 'file')} exported already`
+          : `archived ${plural(result.archived, 'file')} (${bytesText(result.bytes)}), ${result.skipped} exported already` +
+            `${result.failed.length > 0 ? `, ${result.failed.length} failed` : ''}`
+      print(o.json === true, result, human)
+      for (const f of result.failed) process.stderr.write(`s3link: cannot archive ${f.path}: ${errorText(f)}\n`)
+      if (result.aborted === true) process.stderr.write('s3link: the archive stopped before every file was tried (the daemon is stopping?)\n')
+      if (result.failed.length > 0 || result.aborted === true) process.exitCode = 1
+    })
+}
+
+function parallelOf (text: string): number {
+  const parallel = Number(text)
+  if (!/^\d+$/.test(text.trim()) || parallel < 1 || parallel > MAX_PARALLEL) throw new UsageError(`--parallel: ${JSON.stringify(text)} is not a whole number from 1 to ${MAX_PARALLEL}`)
+  return parallel
 }
 
 interface RestoreResult { loaded: number, skipped: number, bytes: number, total: number, failed: Array<{ path: string, error: string }>, aborted?: boolean }
@@ -81,7 +112,7 @@ interface RestoreResult { loaded: number, skipped: number, bytes: number, total:
 /** Runs the restore batch by batch, following each one's NDJSON events with the progress display. */
 async function restore (socket: string, args: Arg[], parallel: number): Promise<RestoreResult> {
   const result: RestoreResult = { loaded: 0, skipped: 0, bytes: 0, total: 0, failed: [] }
-  const progress = process.stderr.isTTY === true ? new BarProgress() : new PlainProgress()
+  const progress = newProgress('restore')
   try {
     for (const batch of batches(args)) {
       let ended = false
@@ -92,6 +123,7 @@ async function restore (socket: string, args: Arg[], parallel: number): Promise<
           result.total += line.total
           result.skipped += Number(line.skipped)
           progress.add(line.total, Number(line.bytes))
+          if (line.total > 0) progress.note(`${plural(line.total, 'released file')} (${bytesText(Number(line.bytes))}) to load`)
         } else if (p !== undefined && typeof line.loading === 'number') {
           progress.bytes(line.loading - (partial.get(p) ?? 0))
           partial.set(p, line.loading)
@@ -117,6 +149,55 @@ async function restore (socket: string, args: Arg[], parallel: number): Promise<
     }
   } finally {
     progress.stop()
+  }
+  return result
+}
+
+interface ArchiveResult { archived: number, skipped: number, bytes: number, total: number, failed: Array<{ path: string, error: string, code?: string }>, aborted?: boolean }
+
+/**
+ * Runs the archive batch by batch. With wait, follows each one's NDJSON events with the progress
+ * display (the walk's totals grow as it goes); without, reads until the daemon says it started.
+ */
+async function archive (socket: string, args: Arg[], parallel: number, wait: boolean): Promise<ArchiveResult> {
+  const result: ArchiveResult = { archived: 0, skipped: 0, bytes: 0, total: 0, failed: [] }
+  const progress = wait ? newProgress('archive') : undefined
+  try {
+    for (const batch of batches(args)) {
+      let ended = false
+      // The daemon's totals are running totals of this batch.
+      let found = 0
+      let foundBytes = 0
+      await callApiLines(socket, 'POST', '/api/hsm/archive', { json: { paths: batch.map((a) => a.rel), parallel, wait } }, (line) => {
+        const p = typeof line.path === 'string' ? line.path : undefined
+        if (typeof line.total === 'number') {
+          progress?.add(line.total - found, Number(line.bytes) - foundBytes)
+          found = line.total
+          foundBytes = Number(line.bytes)
+          if (line.walked === true) {
+            result.skipped += Number(line.skipped)
+            if (found > 0) progress?.note(`${plural(found, 'file')} (${bytesText(foundBytes)}) to export`)
+          }
+        } else if (p !== undefined && line.ok === true) {
+          progress?.file(Number(line.bytes))
+          result.archived++
+          result.bytes += Number(line.bytes)
+        } else if (p !== undefined && typeof line.error === 'string') {
+          if (line.ok === false) progress?.file(0)
+          result.failed.push({ path: display(p, batch), error: line.error, ...(typeof line.code === 'string' ? { code: line.code } : {}) })
+        } else if (line.started === true || line.done === true) {
+          ended = true
+          if (line.aborted === true || typeof line.error === 'string') result.aborted = true
+          if (typeof line.error === 'string') result.failed.push({ path: '(archive)', error: line.error })
+        }
+      })
+      if (!ended) throw new UsageError('the daemon ended the archive without saying how it went (see its log)')
+      result.total += found
+      progress?.batchDone()
+      if (result.aborted === true) break
+    }
+  } finally {
+    progress?.stop()
   }
   return result
 }
@@ -186,6 +267,8 @@ abstract class Progress {
     this.changed()
   }
 
+  /** A line worth a log (the plain display prints it; a bar says it already). */
+  note (_text: string): void {}
   bytes (n: number): void { this.done += n; this.changed() }
   file (bytes: number): void { this.files++; this.done += bytes; this.changed() }
   batchDone (): void { this.counting = false }
@@ -194,14 +277,23 @@ abstract class Progress {
   abstract stop (): void
 }
 
+function newProgress (verb: 'restore' | 'archive'): Progress {
+  return process.stderr.isTTY === true ? new BarProgress(verb) : new PlainProgress(verb)
+}
+
 class BarProgress extends Progress {
-  private readonly bar = new SingleBar({
-    stream: process.stderr,
-    format: 'restore [{bar}] {value}/{total} files, {bytes}',
-    barsize: 30,
-    hideCursor: true,
-    etaBuffer: 20
-  })
+  private readonly bar: SingleBar
+
+  constructor (verb: string) {
+    super()
+    this.bar = new SingleBar({
+      stream: process.stderr,
+      format: `${verb} [{bar}] {value}/{total} files, {bytes}`,
+      barsize: 30,
+      hideCursor: true,
+      etaBuffer: 20
+    })
+  }
 
   private started = false
 
@@ -224,9 +316,10 @@ class PlainProgress extends Progress {
   private readonly timer = setInterval(() => this.line(), PLAIN_EVERY_MS).unref()
   private shown = ''
 
-  override add (files: number, bytes: number): void {
-    super.add(files, bytes)
-    if (files > 0) process.stderr.write(`hsm restore: ${plural(files, 'released file')} (${bytesText(bytes)}) to load\n`)
+  constructor (private readonly verb: string) { super() }
+
+  override note (text: string): void {
+    process.stderr.write(`hsm ${this.verb}: ${text}\n`)
   }
 
   protected changed (): void {}
@@ -235,14 +328,14 @@ class PlainProgress extends Progress {
     const text = this.text()
     if (text === this.shown || this.totalFiles === 0) return
     this.shown = text
-    process.stderr.write(`hsm restore: ${text}\n`)
+    process.stderr.write(`hsm ${this.verb}: ${text}\n`)
   }
 
   stop (): void { clearInterval(this.timer) }
 }
 
-/** An error from the state call in strerror's words where it has an errno ("No such file or directory"). */
-function errorText (l: StateLine): string {
+/** An error in strerror's words where it has an errno ("No such file or directory"); else as the daemon said it. */
+function errorText (l: { error?: string, code?: string }): string {
   const errno = l.code !== undefined ? (constants.errno as Record<string, number>)[l.code] : undefined
   const text = errno !== undefined ? getSystemErrorMap().get(-errno)?.[1] : undefined
   return text !== undefined ? text.charAt(0).toUpperCase() + text.slice(1) : String(l.error)

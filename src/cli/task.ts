@@ -1,20 +1,28 @@
 /**
- * `s3link task import|list|show|cancel`: data repository tasks through the file system's FSx API
- * (awsJson over the Unix socket, src/api/client.ts), in the shapes `aws fsx` sends.
+ * `s3link task import|export|list|show|cancel`: data repository tasks through the file system's FSx
+ * API (awsJson over the Unix socket, src/api/client.ts), in the shapes `aws fsx` sends.
  *
- * `task import --wait` follows the task until it ends: a progress bar on stderr when stderr is a
+ * `task export` takes paths in the mount as the user types them (absolute, or relative to the cwd)
+ * and sends them as FSx wants them, relative to the mount point (`/mnt/fsx/path1` → `path1`). From a
+ * cwd outside the mount, a relative path is read that way already (`task export ns1`), since it
+ * could mean nothing else.
+ *
+ * `task import|export --wait` follows the task until it ends: a progress bar on stderr when stderr is a
  * terminal (cli-progress), a plain line every few seconds otherwise (logs, CI), and the exit status
  * says how it ended: 0 SUCCEEDED, 1 FAILED or CANCELED (with the reason on stderr). stdout carries
  * only the result, so `--json` output stays parseable.
  */
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import type { Command } from 'commander'
 import { Presets, SingleBar } from 'cli-progress'
 import { callApiOk, callFsx } from '../api/client'
 import { FsxError } from '../dra/errors'
-import { REPORT_FORMAT, REPORT_SCOPE } from '../sync/task-record'
+import { REPORT_FORMAT, REPORT_SCOPE, reportName } from '../sync/task-record'
 import { parseS3Path } from '../sync/task-targets'
 import { UsageError } from '../util/errors'
+import { mountRelative } from './hsm'
 import { print } from './output'
 import { socketOf, targetOptions, type TargetOptions } from './target'
 
@@ -37,32 +45,29 @@ const POLL_MS = 500
 const PLAIN_EVERY_MS = 5000
 
 export function registerTaskCommands (cli: Command): void {
-  const task = cli.command('task').description('data repository tasks: bulk imports from S3, with progress and completion reports (FSx tasks)')
+  const task = cli.command('task').description('data repository tasks: bulk imports from S3 and exports to S3, with progress and completion reports (FSx tasks)')
 
   targetOptions(task.command('import')
     .description('import the metadata of the objects under S3 paths (default: every association\'s whole repository)')
     .argument('[s3path...]', 's3://bucket/prefix inside an association\'s repository'))
     .option('--report <s3path>', 'write a completion report of the failed objects under this S3 path (inside an association\'s repository)')
     .option('--wait', 'show progress until the task ends; exit 1 unless it SUCCEEDED')
-    .action(async (paths: string[], o: TargetOptions & { report?: string, wait?: boolean }) => {
+    .action(async (paths: string[], o: TaskOptions) => {
       for (const p of paths) checked(() => parseS3Path(p, 'S3PATH'))
-      if (o.report !== undefined) checked(() => parseS3Path(o.report as string, '--report'))
       const socket = await socketOf(o)
-      const fsInfo = await callApiOk(socket, 'GET', '/api/status')
-      const reply = await callFsx(socket, 'CreateDataRepositoryTask', {
-        Type: 'IMPORT_METADATA_FROM_REPOSITORY',
-        FileSystemId: fsInfo.id,
-        ...(paths.length > 0 ? { Paths: paths } : {}),
-        Report: o.report !== undefined ? { Enabled: true, Path: o.report, Format: REPORT_FORMAT, Scope: REPORT_SCOPE } : { Enabled: false },
-        ClientRequestToken: randomUUID()
-      })
-      const created = reply.DataRepositoryTask as Task
-      if (o.wait !== true) {
-        print(o.json === true, reply, `created import task ${created.TaskId} (${created.Lifecycle})\nfollow it with: s3link task show ${created.TaskId}`)
-        return
-      }
-      if (o.json !== true) process.stderr.write(`created import task ${created.TaskId}\n`)
-      await finish(await follow(socket, created.TaskId), o)
+      await createTask(socket, 'IMPORT_METADATA_FROM_REPOSITORY', paths, o)
+    })
+
+  targetOptions(task.command('export')
+    .description('export to S3 the files, directories and symlinks created or changed since their last export, under paths in ' +
+      'associations without automatic export (default: every association)')
+    .argument('[paths...]', 'files or directories in the mount (absolute, or relative to the current directory; ' +
+      'from outside the mount, relative to the mount point as FSx\'s Paths)'))
+    .option('--report <s3path>', 'write a completion report of the failed files (failures.csv) under this S3 path (inside an association\'s repository)')
+    .option('--wait', 'show progress until the task ends; exit 1 unless it SUCCEEDED')
+    .action(async (paths: string[], o: TaskOptions) => {
+      const socket = await socketOf(o)
+      await createTask(socket, 'EXPORT_TO_REPOSITORY', await fsxPaths(socket, paths), o)
     })
 
   targetOptions(task.command('list').description('list the tasks, newest first'))
@@ -96,6 +101,43 @@ export function registerTaskCommands (cli: Command): void {
     })
 }
 
+type TaskOptions = TargetOptions & { report?: string, wait?: boolean }
+
+/** Creates a task; with --wait follows it to its end. */
+async function createTask (socket: string, type: string, paths: string[], o: TaskOptions): Promise<void> {
+  if (o.report !== undefined) checked(() => parseS3Path(o.report as string, '--report'))
+  const fsInfo = await callApiOk(socket, 'GET', '/api/status')
+  const reply = await callFsx(socket, 'CreateDataRepositoryTask', {
+    Type: type,
+    FileSystemId: fsInfo.id,
+    ...(paths.length > 0 ? { Paths: paths } : {}),
+    Report: o.report !== undefined ? { Enabled: true, Path: o.report, Format: REPORT_FORMAT, Scope: REPORT_SCOPE } : { Enabled: false },
+    ClientRequestToken: randomUUID()
+  })
+  const created = reply.DataRepositoryTask as Task
+  const what = shortType(type)
+  if (o.wait !== true) {
+    print(o.json === true, reply, `created ${what} task ${created.TaskId} (${created.Lifecycle})\nfollow it with: s3link task show ${created.TaskId}`)
+    return
+  }
+  if (o.json !== true) process.stderr.write(`created ${what} task ${created.TaskId}\n`)
+  await finish(await follow(socket, created.TaskId), o)
+}
+
+/** Export PATH arguments as FSx Paths: relative to the mount point, checked before anything is sent. */
+async function fsxPaths (socket: string, paths: string[]): Promise<string[]> {
+  if (paths.length === 0) return []
+  const mountpoint = String((await callApiOk(socket, 'GET', '/api/status')).mountpoint)
+  const mounts = [mountpoint, await fs.promises.realpath(mountpoint).catch(() => mountpoint)]
+  const cwd = process.cwd()
+  const inMount = mounts.some((m) => cwd === m || cwd.startsWith(m.replace(/\/+$/, '') + '/'))
+  return paths.map((given) => {
+    if (!inMount && !path.isAbsolute(given)) return given
+    const rel = mountRelative(given, mounts, cwd)
+    return rel === '/' ? '/' : rel.slice(1)
+  })
+}
+
 /** Prints the ended task; a task that did not succeed is an error (exit 1) with its reason. */
 async function finish (t: Task, o: TargetOptions): Promise<void> {
   print(o.json === true, t, describeTask(t))
@@ -125,7 +167,7 @@ interface Progress { show: (t: Task) => void, stop: () => void }
 class BarProgress implements Progress {
   private readonly bar = new SingleBar({
     stream: process.stderr,
-    format: '{id} {lifecycle} [{bar}] {value}/{total} objects, {failed} failed',
+    format: '{id} {lifecycle} [{bar}] {value}/{total} {unit}, {failed} failed',
     barsize: 30,
     hideCursor: true,
     etaBuffer: 20
@@ -135,7 +177,7 @@ class BarProgress implements Progress {
 
   show (t: Task): void {
     const { done, total, failed } = counts(t)
-    const payload = { id: t.TaskId, lifecycle: t.Lifecycle.padEnd(9), failed }
+    const payload = { id: t.TaskId, lifecycle: t.Lifecycle.padEnd(9), failed, unit: unitOf(t) }
     if (!this.started) {
       this.bar.start(total, done, payload)
       this.started = true
@@ -174,7 +216,7 @@ function counts (t: Task): { done: number, total: number, failed: number } {
 function progressText (t: Task): string {
   if (t.Status === undefined) return '-'
   const { done, total, failed } = counts(t)
-  return `${done}/${total} objects${failed > 0 ? `, ${failed} failed` : ''}`
+  return `${done}/${total} ${unitOf(t)}${failed > 0 ? `, ${failed} failed` : ''}`
 }
 
 async function describeOne (socket: string, id: string): Promise<Task> {
@@ -202,11 +244,13 @@ function describeTask (t: Task): string {
   if (t.StartTime !== undefined) lines.push(['started', isoTime(t.StartTime)])
   if (t.EndTime !== undefined) lines.push(['ended', isoTime(t.EndTime)])
   lines.push(['progress', progressText(t)])
-  lines.push(['report', t.Report?.Enabled === true ? `${String(t.Report.Path).replace(/\/+$/, '')}/${t.TaskId}/report.csv` : 'off'])
+  lines.push(['report', t.Report?.Enabled === true ? `${String(t.Report.Path).replace(/\/+$/, '')}/${t.TaskId}/${reportName(t.Type)}` : 'off'])
   if (t.FailureDetails?.Message !== undefined) lines.push(['failure', t.FailureDetails.Message])
   return `${t.TaskId}: ${t.Lifecycle}\n` + lines.map(([k, v]) => `  ${(k + ':').padEnd(10)}${v}`).join('\n')
 }
 
+/** Import tasks count S3 objects; export tasks count file-system entries. */
+const unitOf = (t: Task): string => t.Type === 'IMPORT_METADATA_FROM_REPOSITORY' ? 'objects' : 'files'
 const shortType = (type: string): string => ({ IMPORT_METADATA_FROM_REPOSITORY: 'import', EXPORT_TO_REPOSITORY: 'export', RELEASE_DATA_FROM_FILESYSTEM: 'release' } as Record<string, string>)[type] ?? type
 const pathsText = (t: Task): string => (t.Paths ?? []).length === 0 ? '(every association)' : (t.Paths ?? []).join(' ')
 const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z')

@@ -53,6 +53,7 @@ import { SqsImporter } from '../sync/sqs-import'
 import { Metrics } from '../util/metrics'
 import { ExportQueue } from '../sync/export-queue'
 import { Exporter } from '../sync/exporter'
+import { TreeExport } from '../sync/task-export'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -154,8 +155,11 @@ export class Daemon {
     })
     this.draWorker.start()
     this.imports = new ImportService(associations, filesystem, clients)
+    // Export on request (export tasks, hsm archive) goes through the automatic export's Exporter.
+    const exporter = new Exporter({ associations, filesystem, clients, log: log.child({ subsystem: 'export' }) })
+    const treeExport = new TreeExport({ filesystem, exporter, associations, log: log.child({ subsystem: 'export' }) })
     const tasks = this.tasks = await TaskService.open({
-      store: this.store, associations, imports: this.imports, clients, dir: path.join(config.stateDir, 'tasks'), log: log.child({ subsystem: 'task' })
+      store: this.store, associations, imports: this.imports, exports: treeExport, clients, dir: path.join(config.stateDir, 'tasks'), log: log.child({ subsystem: 'task' })
     })
     tasks.start()
     const metrics = new Metrics(() => this.importQueue?.oldestAgeSeconds() ?? 0,
@@ -164,7 +168,7 @@ export class Daemon {
     this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
     const importQueue = this.importQueue = await ImportQueue.open(this.store)
-    const exporter = new Exporter({ associations, filesystem, clients, log: log.child({ subsystem: 'export' }) })
+    treeExport.useMetrics(metrics)
     const exportQueue = this.exportQueue = await ExportQueue.open(this.store, filesystem.ns, (p) => exporter.exported(p), config.exportConcurrency)
     this.startExport(filesystem, exporter, exportQueue, metrics, associations)
     this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }) }), metrics)
@@ -183,7 +187,7 @@ export class Daemon {
       },
       import: { queued: importQueue.size, oldestAgeSeconds: importQueue.oldestAgeSeconds() }
     })
-    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader, queues }, {
+    this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader, treeExport, queues }, {
       stateDir: config.stateDir,
       address: config.api.address,
       port: config.api.port,

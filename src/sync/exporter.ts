@@ -14,7 +14,7 @@
  */
 import type { Logger } from '../daemon/logger'
 import type { Associations } from '../dra/associations'
-import { type DraRecord, exportEvents } from '../dra/association'
+import { type DraRecord, EVENT_TYPES, exportEvents } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import type { FileSystem } from '../fs/filesystem'
 import { type Inode, type RemoteRef, isDir, isReg, isSymlink } from '../namespace/inode'
@@ -28,6 +28,14 @@ import type { Metrics } from '../util/metrics'
 import type { ExportEntry, ExportOutcome } from './export-queue'
 
 const KEY_MAX = 1024
+
+export interface RunOptions {
+  /**
+   * 'dra' (automatic export): the DRA's AutoExportPolicy events gate the entry. 'all': exported
+   * whatever the policy, as export tasks and hsm archive do (FSx runs those only without one).
+   */
+  policy?: 'dra' | 'all'
+}
 
 export class Exporter {
   constructor (private readonly o: { associations: Associations, filesystem: FileSystem, clients: S3Clients, log: Logger, metrics?: Metrics }) {}
@@ -47,11 +55,11 @@ export class Exporter {
     return dra !== undefined && exportEvents(dra).length > 0
   }
 
-  async run (entry: ExportEntry): Promise<ExportOutcome> {
+  async run (entry: ExportEntry, o: RunOptions = {}): Promise<ExportOutcome> {
     const dra = this.draForPath(entry.path)
     if (dra === undefined) return 'done'
     if (dra.Lifecycle !== 'AVAILABLE' && dra.Lifecycle !== 'UPDATING') return 'park'
-    const events = exportEvents(dra)
+    const events: string[] = o.policy === 'all' ? [...EVENT_TYPES] : exportEvents(dra)
     const repo = parseRepositoryPath(dra.DataRepositoryPath)
     const components = relative(entry.path, dra.FileSystemPath)
     const { client, entry: bucketEntry } = await this.o.clients.forBucket(repo.bucket)

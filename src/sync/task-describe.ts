@@ -7,7 +7,7 @@
 import type { DraRecord } from '../dra/association'
 import { FsxError, badRequest } from '../dra/errors'
 import { TASK_LIFECYCLES, type TaskRecord } from './task-record'
-import { parseS3Path, prefixInside } from './task-targets'
+import { draOfFsPath, parseExportPath, parseS3Path, prefixInside } from './task-targets'
 
 export interface DescribeTasksInput {
   TaskIds?: string[]
@@ -66,11 +66,14 @@ export function describeTasks (all: TaskRecord[], fsId: string, dras: DraRecord[
   return { page, ...(more ? { nextToken: Buffer.from(`${page[page.length - 1].CreationTime} ${page[page.length - 1].TaskId}`).toString('base64') } : {}) }
 }
 
-/** A task without Paths covers every DRA; otherwise the DRAs its paths lie in. */
+/** A task without Paths covers every DRA; otherwise the DRAs its paths lie in (S3 or file-system paths by type). */
 function covers (t: TaskRecord, d: DraRecord): boolean {
   if (t.Paths.length === 0) return true
   return t.Paths.some((p) => {
-    try { return prefixInside(d, parseS3Path(p, 'Paths')) !== undefined } catch { return false }
+    try {
+      if (t.Type === 'EXPORT_TO_REPOSITORY') return draOfFsPath([d], parseExportPath(p)) !== undefined
+      return prefixInside(d, parseS3Path(p, 'Paths')) !== undefined
+    } catch { return false }
   })
 }
 

@@ -17,6 +17,9 @@ export const ENDED: ReadonlySet<TaskLifecycle> = new Set(['FAILED', 'SUCCEEDED',
 export const REPORT_FORMAT = 'REPORT_CSV_20191124'
 export const REPORT_SCOPE = 'FAILED_FILES_ONLY'
 
+/** The report's file name: report.csv for import tasks, failures.csv for export and release tasks (§18). */
+export const reportName = (type: string): string => type === 'IMPORT_METADATA_FROM_REPOSITORY' ? 'report.csv' : 'failures.csv'
+
 export interface CompletionReport { Enabled: boolean, Path?: string, Format?: typeof REPORT_FORMAT, Scope?: typeof REPORT_SCOPE }
 
 export interface TaskStatus {
@@ -38,7 +41,7 @@ export interface TaskRecord {
   ResourceARN: string
   Tags?: Tag[]
   FileSystemId: string
-  /** As given: S3 paths for import tasks; empty = every DRA. */
+  /** As given: S3 paths for import tasks, file-system paths relative to the mount for export tasks; empty = every DRA. */
   Paths: string[]
   FailureDetails?: { Message: string }
   /** Set when the task starts executing. */

@@ -1,13 +1,16 @@
 /**
- * What an import task covers (spec/fsx-dra.md §16.1): its Paths are S3 paths `s3://bucket/prefix`,
- * each inside the repository of one of the file system's DRAs; no Paths means every DRA. A path is
- * an S3 prefix, taken as given (`s3://b/p/x` lists `p/x`, `p/x/…`, and `p/xy` too); only the DRA's
- * own path without its trailing slash (`s3://b/p` for `s3://b/p/`) is read as the DRA's prefix, so
- * that it never reaches keys beside the repository.
+ * What a task covers (spec/fsx-dra.md §16.1); no Paths means every DRA.
+ *
+ * Import: Paths are S3 paths `s3://bucket/prefix`, each inside the repository of one of the file
+ * system's DRAs. A path is an S3 prefix, taken as given (`s3://b/p/x` lists `p/x`, `p/x/…`, and
+ * `p/xy` too); only the DRA's own path without its trailing slash (`s3://b/p` for `s3://b/p/`) is
+ * read as the DRA's prefix, so that it never reaches keys beside the repository.
+ *
+ * Export: Paths are file-system paths relative to the mount, each inside a DRA's directory.
  */
 import type { DraRecord } from '../dra/association'
 import { badRequest } from '../dra/errors'
-import { parseRepositoryPath } from '../dra/paths'
+import { fileSystemPathComponents, overlaps, parseRepositoryPath } from '../dra/paths'
 import { bucketNameProblem } from '../repo/bucket-name'
 
 export interface S3Path { bucket: string, prefix: string }
@@ -54,5 +57,43 @@ export function importTargets (dras: DraRecord[], paths: string[]): ImportTarget
     const dra = draHolding(dras, p)
     if (dra === undefined) throw new Error(`${path} lies outside every data repository association of the file system`)
     return { dra, listPrefix: prefixInside(dra, p) as string }
+  })
+}
+
+/**
+ * Export Paths are file-system paths relative to the mount point (FSx: `/mnt/fsx/path1` is `path1`);
+ * a leading or trailing `/` is accepted. Returns the path from the mount root (`/path1`).
+ */
+export function parseExportPath (p: string): string {
+  const rel = p.replace(/^\/+/, '').replace(/\/+$/, '')
+  if (rel === '') return '/'
+  for (const c of rel.split('/')) {
+    if (c === '' || c === '.' || c === '..') throw badRequest(`Paths: ${JSON.stringify(p)} must be a path in the file system without empty, . or .. components (path1/dir for /mnt/fsx/path1/dir)`)
+  }
+  return '/' + rel
+}
+
+/** The DRA whose directory holds `path` (from the mount root), by component. */
+export function draOfFsPath (dras: DraRecord[], path: string): DraRecord | undefined {
+  const comps = path.split('/').filter((c) => c !== '')
+  return dras.find((d) => {
+    const dir = fileSystemPathComponents(d.FileSystemPath)
+    return dir.length <= comps.length && overlaps(dir, comps)
+  })
+}
+
+export interface ExportTarget { dra: DraRecord, path: string }
+
+/**
+ * The DRA and path (from the mount root) of each export path; no Paths: every DRA's directory.
+ * Throws BadRequest for a path outside every DRA.
+ */
+export function exportTargets (dras: DraRecord[], paths: string[]): ExportTarget[] {
+  if (paths.length === 0) return dras.map((dra) => ({ dra, path: '/' + fileSystemPathComponents(dra.FileSystemPath).join('/') }))
+  return paths.map((p) => {
+    const path = parseExportPath(p)
+    const dra = draOfFsPath(dras, path)
+    if (dra === undefined) throw badRequest(`Paths: ${p} lies outside every data repository association (${dras.map((d) => d.FileSystemPath).join(', ')})`)
+    return { dra, path }
   })
 }

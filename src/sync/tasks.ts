@@ -1,6 +1,8 @@
 /**
  * Data repository tasks (spec/fsx-dra.md §16–18): a durable queue of tasks, worked one at a time in
- * creation order; the others wait PENDING. Only IMPORT_METADATA_FROM_REPOSITORY runs so far.
+ * creation order; the others wait PENDING. IMPORT_METADATA_FROM_REPOSITORY lists S3 (ImportService);
+ * EXPORT_TO_REPOSITORY walks the file system (task-export.ts) and is refused for a DRA with an
+ * AutoExportPolicy, as FSx does (§12.2). Release tasks are not done yet.
  *
  * Every task is one record in the FSx shape (`task:<id>`), rewritten at each transition:
  *
@@ -10,7 +12,8 @@
  *
  * While a task runs its counters live in memory and are saved about once a second, and at the end.
  * A daemon stopped or killed mid-task finds it EXECUTING at the next start and runs it again from
- * the beginning (importing an object twice changes nothing); a CANCELING one is CANCELED then.
+ * the beginning (importing an object twice changes nothing; an export skips what it exported
+ * already); a CANCELING one is CANCELED then.
  * Failed files go to a file under STATE_DIR/tasks as report lines (there may be millions), which
  * becomes the completion report in S3 before the task is said to have ended, so a client that sees
  * the end can read the report.
@@ -26,7 +29,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Logger } from '../daemon/logger'
 import type { Associations } from '../dra/associations'
-import type { Tag } from '../dra/association'
+import { type DraRecord, type Tag, exportEvents } from '../dra/association'
 import { FsxError, badRequest } from '../dra/errors'
 import type { Op, Store } from '../store/db'
 import { batchImportKey, taskKey, taskRange, taskTokenKey } from '../store/keys'
@@ -34,13 +37,14 @@ import type { S3Clients } from '../repo/s3-clients'
 import { describeS3Error } from '../repo/objects'
 import { uploadFile } from '../repo/report-upload'
 import type { ImportService } from './import-service'
+import type { TreeExport } from './task-export'
 import { FailureFile } from './task-failures'
 import { type DescribeTasksInput, describeTasks, newestFirst } from './task-describe'
 import {
   type CompletionReport, type TaskLifecycle, type TaskRecord, type TaskStatus, type TaskType,
-  ENDED, REPORT_FORMAT, REPORT_SCOPE, failure, newTaskId, taskArn
+  ENDED, REPORT_FORMAT, REPORT_SCOPE, failure, newTaskId, reportName, taskArn
 } from './task-record'
-import { draHolding, importTargets, parseS3Path } from './task-targets'
+import { IMPORTABLE, draHolding, exportTargets, importTargets, parseS3Path } from './task-targets'
 import { type TaskToken, checkSameRequest, fingerprintOf } from './task-token'
 import { Mutex } from '../util/mutex'
 
@@ -59,6 +63,7 @@ export interface TaskServiceOptions {
   store: Store
   associations: Associations
   imports: ImportService
+  exports: TreeExport
   clients: S3Clients
   /** Where running tasks keep their failed files (STATE_DIR/tasks). */
   dir: string
@@ -66,10 +71,12 @@ export interface TaskServiceOptions {
 }
 
 const IMPORT = 'IMPORT_METADATA_FROM_REPOSITORY'
+const EXPORT = 'EXPORT_TO_REPOSITORY'
 
 type Counts = Omit<TaskStatus, 'LastUpdatedTime'>
 const STATUS_SAVE_MS = 1000
-const REPORT_NAME = 'report.csv' // import tasks; export and release tasks write failures.csv (§18)
+/** Files an export task uploads at once. */
+const EXPORT_PARALLEL = 8
 
 export class TaskService extends EventEmitter {
   private readonly mutex = new Mutex()
@@ -176,17 +183,22 @@ export class TaskService extends EventEmitter {
   private check (input: CreateTaskInput): void {
     const fsId = this.o.associations.identity.id
     if (input.FileSystemId !== fsId) throw new FsxError('FileSystemNotFound', `file system ${input.FileSystemId} does not exist here (this is ${fsId})`)
-    if (input.Type === 'EXPORT_TO_REPOSITORY' || input.Type === 'RELEASE_DATA_FROM_FILESYSTEM') {
-      const what = input.Type === 'EXPORT_TO_REPOSITORY' ? 'export' : 'release'
-      throw new FsxError('UnsupportedOperation', `${input.Type} tasks come with ${what}, which s3link does not do yet: only IMPORT_METADATA_FROM_REPOSITORY tasks run for now`)
+    if (input.Type === 'RELEASE_DATA_FROM_FILESYSTEM') {
+      throw new FsxError('UnsupportedOperation', `${input.Type} tasks come with release, which s3link does not do yet: only import and export tasks run for now`)
     }
-    if (input.Type !== IMPORT) throw new FsxError('UnsupportedOperation', `${input.Type} tasks are for Amazon File Cache, which s3link is not`)
+    if (input.Type !== IMPORT && input.Type !== EXPORT) throw new FsxError('UnsupportedOperation', `${input.Type} tasks are for Amazon File Cache, which s3link is not`)
     if (input.CapacityToRelease !== undefined || input.ReleaseConfiguration !== undefined) {
       throw badRequest('CapacityToRelease and ReleaseConfiguration apply to release tasks only')
     }
     const dras = this.o.associations.list()
     if (dras.length === 0) throw badRequest(`file system ${fsId} has no data repository association: link a directory to S3 first`)
-    for (const p of input.Paths ?? []) {
+    if (input.Type === EXPORT) {
+      for (const { dra } of exportTargets(dras, input.Paths ?? [])) {
+        const conflict = autoExportConflict(dra)
+        if (conflict !== undefined) throw badRequest(conflict)
+      }
+    }
+    for (const p of input.Type === IMPORT ? input.Paths ?? [] : []) {
       if (draHolding(dras, parseS3Path(p, 'Paths')) === undefined) {
         throw badRequest(`Paths: ${p} lies outside every data repository association of ${fsId} (${dras.map((d) => d.DataRepositoryPath).join(', ')})`)
       }
@@ -298,6 +310,7 @@ export class TaskService extends EventEmitter {
 
     const counts: Counts = { TotalCount: 0, SucceededCount: 0, FailedCount: 0 }
     let dirty = false
+    const touch = (): void => { dirty = true }
     const timer = setInterval(() => {
       if (!dirty) return
       dirty = false
@@ -307,21 +320,8 @@ export class TaskService extends EventEmitter {
     let fatal: string | undefined
     try {
       if (task.Report.Enabled) failures = await FailureFile.create(path.join(this.o.dir, `${id}.csv`))
-      for (const target of importTargets(this.o.associations.list(), task.Paths)) {
-        if (signal.aborted) break
-        await this.o.imports.importDra(target.dra, {
-          signal,
-          onListed: (n) => { counts.TotalCount += n; dirty = true },
-          onResult: (filePath, _key, outcome) => {
-            dirty = true
-            if (typeof outcome === 'string') { counts.SucceededCount++; return }
-            // A HEAD cut short by the cancel: the object was not processed, it did not fail.
-            if (signal.aborted && outcome.error === 'S3Error') return
-            counts.FailedCount++
-            failures?.add(filePath, outcome.error)
-          }
-        }, target.listPrefix)
-      }
+      if (task.Type === EXPORT) fatal = await this.runExport(task, signal, counts, touch, failures)
+      else await this.runImport(task, signal, counts, touch, failures)
     } catch (err) {
       if (!signal.aborted) fatal = describeS3Error(err)
     } finally {
@@ -337,12 +337,68 @@ export class TaskService extends EventEmitter {
     await this.finish(task, counts, fatal, failures)
   }
 
+  private async runImport (task: TaskRecord, signal: AbortSignal, counts: Counts, touch: () => void, failures?: FailureFile): Promise<void> {
+    for (const target of importTargets(this.o.associations.list(), task.Paths)) {
+      if (signal.aborted) break
+      await this.o.imports.importDra(target.dra, {
+        signal,
+        onListed: (n) => { counts.TotalCount += n; touch() },
+        onResult: (filePath, _key, outcome) => {
+          touch()
+          if (typeof outcome === 'string') { counts.SucceededCount++; return }
+          // A HEAD cut short by the cancel: the object was not processed, it did not fail.
+          if (signal.aborted && outcome.error === 'S3Error') return
+          counts.FailedCount++
+          failures?.add(filePath, outcome.error)
+        }
+      }, target.listPrefix)
+    }
+  }
+
+  /**
+   * Exports what changed under each path. TotalCount grows as the walk finds entries to export; an
+   * entry removed before its turn leaves the count. Returns why the task fails as a whole: a path
+   * that could not be walked (FSx: an invalid path fails the task), after the others were done.
+   */
+  private async runExport (task: TaskRecord, signal: AbortSignal, counts: Counts, touch: () => void, failures?: FailureFile): Promise<string | undefined> {
+    // No Paths: the usable DRAs, as an import task takes them (named paths must all be usable).
+    const dras = this.o.associations.list().filter((d) => task.Paths.length > 0 || IMPORTABLE.has(d.Lifecycle))
+    if (dras.length === 0) throw new Error('no data repository association of the file system is AVAILABLE')
+    const targets = exportTargets(dras, task.Paths)
+    for (const { dra } of targets) {
+      // Automatic export switched on since the task was created.
+      const conflict = autoExportConflict(dra)
+      if (conflict !== undefined) throw new Error(conflict)
+    }
+    const problems: string[] = []
+    await this.o.exports.run(targets.map((t) => t.path), {
+      parallel: EXPORT_PARALLEL,
+      signal,
+      on: {
+        problem: (p, message) => { problems.push(`${p.slice(1)}: ${message}`) },
+        found: () => { counts.TotalCount++; touch() },
+        result: (p, result) => {
+          touch()
+          if ('gone' in result) counts.TotalCount--
+          else if (result.ok) counts.SucceededCount++
+          else {
+            counts.FailedCount++
+            failures?.add(p.slice(1), result.code) // FilePath is relative to the file system root (§18)
+          }
+        }
+      }
+    })
+    return problems.length === 0 ? undefined : `Paths could not be exported: ${problems.join('; ')}`
+  }
+
   /** Writes the report (when asked for), then the end state. */
   private async finish (task: TaskRecord, counts: Counts, fatal: string | undefined, failures?: FailureFile): Promise<void> {
     const id = task.TaskId
     let message = fatal
     if (message === undefined && counts.FailedCount > 0) {
-      message = `${counts.FailedCount} of ${counts.TotalCount} objects could not be imported` +
+      message = (task.Type === EXPORT
+        ? `${counts.FailedCount} of ${counts.TotalCount} files could not be exported`
+        : `${counts.FailedCount} of ${counts.TotalCount} objects could not be imported`) +
         (failures !== undefined ? ': the completion report lists them' : '')
     }
     if (failures !== undefined) {
@@ -383,10 +439,19 @@ const rank = (t: TaskRecord): number => t.Lifecycle === 'EXECUTING' ? 0 : 1
 
 /**
  * `{Report.Path}/task-{id}/report.csv`: FSx's folder is `task-` and the id's hex digits, which is
- * the TaskId itself (ids begin with `task-`); report.csv is its name for import reports.
+ * the TaskId itself (ids begin with `task-`); FSx names import reports report.csv, export and
+ * release reports failures.csv (§18).
  */
 function reportLocation (task: TaskRecord): { bucket: string, key: string } {
   const p = parseS3Path(task.Report.Path ?? '', 'Report.Path')
   const prefix = p.prefix.replace(/\/+$/, '')
-  return { bucket: p.bucket, key: `${prefix === '' ? '' : prefix + '/'}${task.TaskId}/${REPORT_NAME}` }
+  return { bucket: p.bucket, key: `${prefix === '' ? '' : prefix + '/'}${task.TaskId}/${reportName(task.Type)}` }
+}
+
+/** FSx runs no export task on a DRA that exports automatically (§12.2): why, or undefined. */
+function autoExportConflict (dra: DraRecord): string | undefined {
+  const events = exportEvents(dra)
+  if (events.length === 0) return undefined
+  return `automatic export and export data repository tasks cannot run at the same time: association ${dra.AssociationId} (${dra.FileSystemPath}) ` +
+    `exports automatically (AutoExportPolicy ${events.join(',')}); remove its AutoExportPolicy events to run an export task`
 }

@@ -1,7 +1,7 @@
 /**
  * The request shapes of the data repository task operations, from botocore's fsx/2018-03-01 model
  * (spec/fsx-dra.md §16): lengths, patterns and enums as the model gives them; unknown fields are
- * refused. What the model allows but s3link cannot do (export, release, File Cache) passes here and
+ * refused. What the model allows but s3link cannot do (release, File Cache) passes here and
  * is refused by the task service with FSx's error for it.
  */
 import { z } from 'zod'

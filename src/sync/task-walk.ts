@@ -1,0 +1,57 @@
+/**
+ * A depth-first walk of the subtree below a path, streamed: each directory is read through the
+ * namespace's entry iterator as the walk goes, so memory holds one open listing per level of depth,
+ * never a whole directory or tree (an export task may cover millions of files). Entries come in
+ * pre-order (a directory before its contents), in name order; symlinks are not followed.
+ *
+ * An entry removed between its listing and its turn is left out: the walk sees the tree as it is,
+ * not as a snapshot.
+ */
+import { type Inode, isDir } from '../namespace/inode'
+
+/** The namespace side (FileSystem and its Namespace have these). */
+export interface WalkTree {
+  resolve: (path: string) => Promise<Inode>
+  get: (ino: number) => Promise<Inode>
+  list: (dir: number) => AsyncIterable<{ name: string, ino: number }>
+}
+
+export type WalkItem = { path: string, inode: Inode } | { path: string, error: unknown }
+
+/** The root first (an error item when it cannot be resolved), then everything below it. */
+export async function * walkTree (tree: WalkTree, root: string, signal?: AbortSignal): AsyncGenerator<WalkItem> {
+  let inode: Inode
+  try {
+    inode = await tree.resolve(root)
+  } catch (error) {
+    yield { path: root, error }
+    return
+  }
+  yield { path: root, inode }
+  if (!isDir(inode)) return
+  const stack: Array<{ path: string, entries: AsyncIterator<{ name: string, ino: number }> }> = []
+  const open = (path: string, ino: number): void => { stack.push({ path, entries: tree.list(ino)[Symbol.asyncIterator]() }) }
+  open(root, inode.ino)
+  try {
+    while (stack.length > 0 && signal?.aborted !== true) {
+      const top = stack[stack.length - 1]
+      const next = await top.entries.next()
+      if (next.done === true) {
+        stack.pop()
+        continue
+      }
+      const child = await tree.get(next.value.ino).catch(() => undefined)
+      if (child === undefined) continue // removed since it was listed
+      const path = join(top.path, next.value.name)
+      yield { path, inode: child }
+      if (isDir(child)) open(path, child.ino)
+    }
+  } finally {
+    // Stopped early (cancel, or the consumer broke off): close the listings still open.
+    for (const level of stack) await level.entries.return?.()
+  }
+}
+
+export function join (dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`
+}
