@@ -1,6 +1,6 @@
 // s3link dashboard: plain ES module, no build. Talks to the control API on the same origin with the
 // admin token as a bearer token (kept in sessionStorage only): the bucket API, and the FSx wire
-// protocol (POST / with X-Amz-Target) for data repository associations. Secrets are write-only: the
+// protocol (POST / with X-Amz-Target) for data repository associations and tasks. Secrets are write-only: the
 // API never returns them and this page never displays them. Text from the API goes in as
 // textContent, never as HTML.
 const TOKEN_KEY = 's3link.token'
@@ -58,6 +58,7 @@ function alertError (err, box = $('#alert')) {
 function say (text) {
   $('#alert').textContent = ''
   $('#dra-alert').textContent = ''
+  $('#task-alert').textContent = ''
   $('#status').textContent = text
 }
 
@@ -97,6 +98,7 @@ function logout (message = '') {
   $('#bucket-table tbody').replaceChildren()
   closeForm()
   resetDras()
+  resetTasks()
   showLogin(message)
 }
 
@@ -106,7 +108,7 @@ async function enter () {
   $('#login').hidden = true
   $('#app').hidden = false
   $('#logout').hidden = false
-  await Promise.all([loadBuckets(), loadDras()])
+  await Promise.all([loadBuckets(), loadDras(), loadTasks()])
 }
 
 $('#login-form').addEventListener('submit', async (ev) => {
@@ -432,12 +434,17 @@ $('#dra-cancel').addEventListener('click', () => { closeDraForm(); $('#add-dra')
 
 const checkedEvents = (name) => [...draForm.elements[name]].filter((box) => box.checked).map((box) => box.value)
 
-async function createDra () {
+// The daemon serves one file system: its id never changes, so it is asked for once.
+async function fsId () {
   fileSystemId ??= (await fsx('DescribeFileSystems')).FileSystems[0].FileSystemId
+  return fileSystemId
+}
+
+async function createDra () {
   const text = (name) => draForm.elements[name].value.trim() || undefined // absent: the API names what is missing
   const policy = (events) => events.length > 0 ? { Events: events } : undefined
   const { Association } = await fsx('CreateDataRepositoryAssociation', {
-    FileSystemId: fileSystemId,
+    FileSystemId: await fsId(),
     FileSystemPath: text('FileSystemPath'),
     DataRepositoryPath: text('DataRepositoryPath'),
     BatchImportMetaDataOnCreate: draForm.elements.BatchImportMetaDataOnCreate.checked,
@@ -476,6 +483,102 @@ draForm.addEventListener('submit', async (ev) => {
   say(done)
   await refreshDras()
 })
+
+// ---- data repository tasks ----
+
+const TASK_LIFECYCLES = ['PENDING', 'EXECUTING', 'SUCCEEDED', 'FAILED', 'CANCELING', 'CANCELED']
+const TASK_RUNNING = ['PENDING', 'EXECUTING', 'CANCELING'] // polled until none is left
+const CANCELABLE = ['PENDING', 'EXECUTING']
+let taskTimer
+let taskLoads = 0 // as for associations: only the latest listing is drawn
+
+function resetTasks () {
+  clearTimeout(taskTimer)
+  taskLoads++
+  $('#task-table tbody').replaceChildren()
+  $('#task-alert').textContent = ''
+}
+
+async function loadTasks () {
+  clearTimeout(taskTimer)
+  const load = ++taskLoads
+  const list = []
+  let token
+  do {
+    const page = await fsx('DescribeDataRepositoryTasks', { MaxResults: 50, ...(token !== undefined ? { NextToken: token } : {}) })
+    list.push(...page.DataRepositoryTasks)
+    token = page.NextToken
+  } while (token !== undefined)
+  if (load !== taskLoads) return
+  // The API lists newest first already: the order is kept.
+  $('#task-table tbody').replaceChildren(...list.map(taskRow))
+  $('#no-tasks').hidden = list.length > 0
+  if (list.some((x) => TASK_RUNNING.includes(x.Lifecycle))) taskTimer = setTimeout(refreshTasks, POLL_MS)
+}
+
+const refreshTasks = () => loadTasks().catch((err) => alertError(err, $('#task-alert')))
+
+// Times are epoch seconds on the wire.
+const localTime = (seconds) => typeof seconds === 'number' ? new Date(seconds * 1000).toLocaleString() : '—'
+
+function progressCell (status) {
+  const td = el('td', 'progress')
+  if (status === undefined) return td
+  const { TotalCount: total = 0, SucceededCount: ok = 0, FailedCount: failed = 0 } = status
+  td.append(el('span', 'counts', `${ok} succeeded, ${failed} failed of ${total}`))
+  if (total > 0) {
+    const bar = el('progress')
+    bar.max = total
+    bar.value = ok + failed
+    bar.setAttribute('aria-label', `${ok + failed} of ${total} done`)
+    td.append(bar)
+  }
+  return td
+}
+
+function taskRow (x) {
+  const tr = document.createElement('tr')
+  tr.dataset.task = x.TaskId
+  const id = el('th', 'id', x.TaskId)
+  id.scope = 'row'
+  const lifecycle = el('td', 'lifecycle')
+  const kind = TASK_LIFECYCLES.includes(x.Lifecycle) ? x.Lifecycle.toLowerCase() : 'unknown'
+  lifecycle.append(el('span', `badge lc-${kind}`, x.Lifecycle))
+  if (x.FailureDetails?.Message) lifecycle.append(el('span', 'failure', x.FailureDetails.Message))
+  const paths = el('td', 'paths')
+  if (x.Paths?.length > 0) paths.append(...x.Paths.map((p) => el('span', 'path', p)))
+  else paths.append(el('span', 'hint', 'all associations'))
+  const actions = el('td', 'actions')
+  if (CANCELABLE.includes(x.Lifecycle)) {
+    const button = el('button', '', 'Cancel')
+    button.type = 'button'
+    button.setAttribute('aria-label', `Cancel ${x.TaskId}`)
+    button.addEventListener('click', () => cancelTask(x))
+    actions.append(button)
+  }
+  tr.append(id, el('td', 'type', x.Type), lifecycle, paths, progressCell(x.Status),
+    el('td', 'time', localTime(x.CreationTime)), el('td', 'time', localTime(x.EndTime)), actions)
+  return tr
+}
+
+async function cancelTask (x) {
+  try {
+    const r = await fsx('CancelDataRepositoryTask', { TaskId: x.TaskId })
+    say(`Task ${r.TaskId} is ${r.Lifecycle}.`)
+  } catch (err) { return alertError(err, $('#task-alert')) }
+  await refreshTasks()
+}
+
+$('#import-task').addEventListener('click', async () => {
+  try {
+    const { DataRepositoryTask: x } = await fsx('CreateDataRepositoryTask', {
+      Type: 'IMPORT_METADATA_FROM_REPOSITORY', FileSystemId: await fsId(), Report: { Enabled: false }
+    })
+    say(`Import task ${x.TaskId} started.`)
+  } catch (err) { return alertError(err, $('#task-alert')) }
+  await refreshTasks()
+})
+$('#refresh-tasks').addEventListener('click', () => { $('#task-alert').textContent = ''; void refreshTasks() })
 
 // ---- start ----
 
