@@ -32,6 +32,21 @@ export function hasLocalChanges (inode: Inode): boolean {
   return (hsm & HS_DIRTY) !== 0 || (hsm & HS_ARCHIVED) === 0
 }
 
+/** What releaseContent did: freed this many bytes, or why it did nothing. */
+export type ReleaseOutcome = { released: number } | ReleaseRefusal
+export type ReleaseRefusal = 'not-a-file' | 'already-released' | 'not-archived' | 'dirty' | 'lost' | 'busy'
+
+/** Why a file's content may not be released now (open files aside), or undefined. */
+export function releaseRefusal (inode: Inode): ReleaseRefusal | undefined {
+  if (!isReg(inode)) return 'not-a-file'
+  const hsm = inode.hsm ?? 0
+  if ((hsm & HS_LOST) !== 0) return 'lost'
+  if ((hsm & HS_RELEASED) !== 0) return 'already-released'
+  if ((hsm & HS_ARCHIVED) === 0 || inode.remote?.etag === undefined) return 'not-archived'
+  if ((hsm & HS_DIRTY) !== 0) return 'dirty'
+  return undefined
+}
+
 /** Read-only xattr giving a file's HSM state in `lfs hsm_state`'s words. */
 export const HSM_STATE_XATTR = 'user.s3link.hsm_state'
 
@@ -125,6 +140,35 @@ export class FileSystem {
       inode.hsm = (inode.hsm ?? 0) | HS_LOST
       tx.putInode(inode)
     })
+  }
+
+  /** Some handle has the file open (reading or writing). */
+  isOpen (ino: number): boolean {
+    for (const h of this.handles.values()) if (h.ino === ino) return true
+    return false
+  }
+
+  /**
+   * `lfs hsm_release` (spec/fsx-dra.md §14.4): frees the local copy of a file whose content is in
+   * S3 as it is here (`exists archived`, not dirty), keeping its metadata; the next read loads it
+   * again. Open files are left alone (Lustre's release needs a lease no open file grants). The inode
+   * is marked released before its content file is emptied: a crash in between leaves stale bytes
+   * the next load overwrites, never a file that reads as holes. Truncated, not unlinked, so a
+   * descriptor opened meanwhile sees the same file the loader fills.
+   */
+  async releaseContent (ino: number): Promise<ReleaseOutcome> {
+    const outcome = await this.ns.mutate(async (tx) => {
+      const inode = await this.ns.get(ino)
+      const why = releaseRefusal(inode)
+      if (why !== undefined) return why
+      if (this.isOpen(ino)) return 'busy'
+      inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
+      tx.putInode(inode)
+      return { bytes: inode.size }
+    })
+    if (typeof outcome === 'string') return outcome
+    await this.content.truncate(ino, 0)
+    return { released: outcome.bytes }
   }
 
   /** Before a change of content: load a released file, and mark an archived one dirty. */
