@@ -35,7 +35,7 @@ build: deps $(NODE_MODULES) $(NATIVE)
 
 test: build
 	@# Tests drive S3 with the SDK in their own process too: its Node-version notice is noise there.
-	AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=1 npx tap
+	AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true npx tap
 
 bench: build
 	node dist/bench/main.js
