@@ -5,8 +5,8 @@
  * Each path is walked (task-walk.ts, streamed) and every entry "created or modified since the last
  * export" is exported by the same Exporter automatic export uses, so objects, POSIX metadata and HSM
  * states are the same whoever exports:
- *   regular file      never exported, or dirty (hasLocalChanges)
- *   directory/symlink no object recorded yet (a marker / a target object)
+ *   regular file      never exported, dirty (hasLocalChanges), or exported under another key
+ *   directory/symlink no object recorded yet, or under another key (a marker / a target object)
  * The DRA's own directory has no object. A hard link found again after its inode was exported in
  * this run is exported too: FSx exports each link in the task's paths as its own object (§12.2).
  *
@@ -67,11 +67,16 @@ const RETRY_MS = 500
 /** Where exports may go: as Exporter.run, which parks the others. */
 const USABLE = new Set(['AVAILABLE', 'UPDATING'])
 
-/** Entries of these kinds have an S3 form (devices, FIFOs and sockets do not). */
-export function needsExport (inode: Inode): boolean {
-  if (isReg(inode)) return hasLocalChanges(inode)
-  if (isDir(inode) || isSymlink(inode)) return inode.remote === undefined
-  return false
+/**
+ * Entries of these kinds have an S3 form (devices, FIFOs and sockets do not). `at` is where the
+ * entry belongs now: one exported under another key or bucket (renamed, or its DRA recreated
+ * elsewhere) is exported again there.
+ */
+export function needsExport (inode: Inode, at: { bucket: string, key: string }): boolean {
+  if (!isReg(inode) && !isDir(inode) && !isSymlink(inode)) return false
+  if (inode.remote === undefined) return true
+  if (inode.remote.key !== at.key || inode.remote.bucket !== at.bucket) return true
+  return isReg(inode) && hasLocalChanges(inode)
 }
 
 export class TreeExport {
@@ -131,7 +136,7 @@ export class TreeExport {
         const { path, inode } = item
         if (path === dra.FileSystemPath.replace(/(.)\/+$/, '$1')) continue // the DRA's directory: no object
         const again = inode.nlink > 1 && !isDir(inode) && linked.has(inode.ino)
-        if (!needsExport(inode) && !again) {
+        if (!needsExport(inode, this.placeOf(path, inode, dra)) && !again) {
           skipped++
           continue
         }
@@ -173,6 +178,12 @@ export class TreeExport {
       if (attempt >= ATTEMPTS || aborted(signal)) return { ok: false, code: 'S3Error', message: `S3 failed ${attempt} times (the log has each error)` }
       await sleep(RETRY_MS * 2 ** (attempt - 1), signal)
     }
+  }
+
+  /** The bucket and key an entry at this path exports to. */
+  private placeOf (path: string, inode: Inode, dra: DraRecord): { bucket: string, key: string } {
+    const { bucket, prefix } = parseRepositoryPath(dra.DataRepositoryPath)
+    return { bucket, key: pathToKey(prefix, relative(path, dra.FileSystemPath), isDir(inode)) }
   }
 
   /** What S3 need not be asked about; the Exporter would skip these silently. */

@@ -92,6 +92,14 @@ t.test('an export task exports what changed: bytes, FSx metadata, counters, HSM 
   t.match(JSON.parse(nothing.stdout), { Lifecycle: 'SUCCEEDED', Paths: ['ns1/d'], Status: { TotalCount: 0 } })
   const list = await tfs.cli(['task', 'list'])
   t.match(list.stdout, new RegExp(`${first}\\s+export\\s+SUCCEEDED\\s+5/5 files`))
+
+  // Renamed since its export: its new key is missing in S3 (an export task exports no deletions).
+  t.equal((await tfs.sh('mv ns1/d ns1/moved')).code, 0)
+  const moved = await tfs.cli(['task', 'export', 'ns1', '--wait'])
+  t.equal(moved.code, 0, moved.stderr)
+  t.match(moved.stderr, /SUCCEEDED, 3\/3 files/, 'moved, moved/e, moved/e/a.txt')
+  t.equal(await body('p/moved/e/a.txt'), 'hello')
+  t.ok((await keys()).includes('p/d/e/a.txt'), 'the old key stays')
 })
 
 t.test('refused while automatic export is on; bad paths', async (t) => {
