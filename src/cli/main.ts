@@ -65,7 +65,7 @@ function program (): Command {
       const s = await status(o.config ?? defaultConfigPath(name))
       print(o.json === true, s, `${s.name}${s.id !== undefined ? ` (${s.id})` : ''}: ${s.mounted ? 'mounted' : 'not mounted'} at ${s.mountpoint}` +
         `${s.pid !== undefined ? ` (daemon pid ${s.pid})` : ''}\n  state: ${s.stateDir}` +
-        `${s.apiUrl !== undefined ? `\n  API:   ${s.apiUrl} (and ${s.apiSocket ?? ''})` : ''}` + queueLines(s.queues))
+        `${s.apiUrl !== undefined ? `\n  API:   ${s.apiUrl} (and ${s.apiSocket ?? ''})` : ''}` + queueLines(s.queues) + cacheLine(s.cache))
     })
 
   registerBucketCommands(cli)
@@ -104,6 +104,15 @@ function queueLines (q: FsStatus['queues']): string {
   const age = (seconds: number): string => seconds === 0 ? '' : `, oldest ${seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`}`
   return `\n  export: ${q.export.queued} queued${age(q.export.oldestAgeSeconds)}, ${(q.export.bytesPending / 2 ** 20).toFixed(1)} MiB pending, ${q.export.failures} failures since start` +
     `\n  import: ${q.import.queued} queued${age(q.import.oldestAgeSeconds)}`
+}
+
+function cacheLine (c: FsStatus['cache']): string {
+  if (c === undefined) return ''
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`
+  const counting = c.counting === true ? ' (still counting files from before the cache)' : ''
+  if (c.capacity === undefined) return `\n  cache:  ${mib(c.bytes)} local, unbounded${counting}`
+  return `\n  cache:  ${mib(c.bytes)} of ${mib(c.capacity)} (${Math.round(100 * c.bytes / c.capacity)}%), ` +
+    `releases above ${mib(c.highWatermarkBytes ?? 0)} down to ${mib(c.lowWatermarkBytes ?? 0)}; ${c.evictions} files released (${mib(c.evictedBytes)})${counting}`
 }
 
 export async function main (argv: string[]): Promise<void> {

@@ -2,6 +2,7 @@
  * Running and stopping the daemon: in the foreground (systemd, a terminal, tests), detached for the
  * mount helper, and the stop/status side that finds a running daemon by its pid file.
  */
+import type { CacheStatus } from '../content/cache'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
@@ -109,6 +110,7 @@ export interface FsStatus {
   apiUrl?: string
   apiSocket?: string
   queues?: QueueStatus
+  cache?: CacheStatus
 }
 
 export async function status (configPath: string): Promise<FsStatus> {
@@ -123,6 +125,7 @@ export async function status (configPath: string): Promise<FsStatus> {
       s.apiUrl = String(api.body.apiUrl)
       s.apiSocket = socketPath(config.stateDir)
       s.queues = api.body.queues as QueueStatus
+      if (api.body.cache !== undefined) s.cache = api.body.cache as CacheStatus
     }
   }
   return s

@@ -27,6 +27,8 @@ interface OpenContent {
 
 export class ContentStore {
   private readonly open = new Map<number, OpenContent>()
+  /** Content files being emptied by a release: opening one waits until it is empty. */
+  private readonly emptying = new Map<number, Promise<void>>()
 
   private constructor (readonly dir: string) {}
 
@@ -47,7 +49,9 @@ export class ContentStore {
   acquire (ino: number): Promise<number> {
     let entry = this.open.get(ino)
     if (entry === undefined) {
-      entry = { fd: fsOpen(this.pathOf(ino), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600), refs: 0 }
+      const open = (): Promise<number> => fsOpen(this.pathOf(ino), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
+      const emptied = this.emptying.get(ino)
+      entry = { fd: emptied === undefined ? open() : emptied.then(open), refs: 0 }
       this.open.set(ino, entry)
       entry.fd.catch(() => this.open.delete(ino))
     }
@@ -93,6 +97,21 @@ export class ContentStore {
       await fsFtruncate(fd, size)
     } finally {
       await this.release(ino)
+    }
+  }
+
+  /**
+   * Empties the content file of a file just marked released. A load of it may start at once (a
+   * reader); its descriptor is opened only once the file is empty, so no byte it writes is cut.
+   */
+  async empty (ino: number): Promise<void> {
+    const done = this.truncate(ino, 0) // before the entry below: truncate may acquire() itself
+    const settled = done.catch(() => undefined)
+    this.emptying.set(ino, settled)
+    try {
+      await done
+    } finally {
+      if (this.emptying.get(ino) === settled) this.emptying.delete(ino)
     }
   }
 

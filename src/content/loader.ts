@@ -9,8 +9,12 @@
  * an answer): it gets EIO, as does every reader when the download fails; the next read starts
  * again. A loaded file is reported through `onLoaded` (the caller clears its released flag). A
  * download interrupted by a crash leaves the file released: the next load starts from scratch.
+ *
+ * With a bounded cache (./cache.ts), a load first takes room for the whole object (`space`); when
+ * there is none, its readers get ENOSPC ("No space left on device" names the cause better than
+ * EIO would) and nothing is downloaded. The room is given back once the loaded file counts as local.
  */
-import { fsError } from '../util/errors'
+import { fsError, FsError } from '../util/errors'
 import type { Inode } from '../namespace/inode'
 import type { ContentStore } from './content'
 
@@ -27,6 +31,8 @@ export interface LoaderOptions {
   /** Smallest ranged GET (reads are small; neighbours usually follow). */
   rangeBytes?: number
   onError?: (ino: number, err: unknown) => void
+  /** Room in the bounded cache for a load (src/content/cache.ts); throws ENOSPC when there is none. */
+  space?: { reserve: (bytes: number, what: string) => Promise<void>, unreserve: (bytes: number) => void }
 }
 
 const WRITE_BATCH = 1 << 20
@@ -130,7 +136,12 @@ export class ContentLoader {
   }
 
   private async download (load: Load): Promise<void> {
+    let reserved = 0
     try {
+      if (this.o.space !== undefined && load.size > 0) {
+        await this.o.space.reserve(load.size, `loading inode ${load.ino} from S3`)
+        reserved = load.size
+      }
       const fd = await load.fd
       // Bytes from an earlier, interrupted load may be stale: start from an empty sparse file.
       await this.content.resize(fd, 0)
@@ -147,12 +158,16 @@ export class ContentLoader {
         this.loads.delete(load.ino)
       }
     } catch (err) {
+      const noSpace = err instanceof FsError && err.code === 'ENOSPC'
       if (this.loads.get(load.ino) === load) {
         this.loads.delete(load.ino)
-        this.o.onError?.(load.ino, err)
+        // The cache logged the lack of space; the S3 side did nothing wrong.
+        if (!noSpace) this.o.onError?.(load.ino, err)
       }
-      load.fail(fsError('EIO', `loading the content from S3 failed: ${(err as Error).message}`))
+      load.fail(noSpace ? err as FsError : fsError('EIO', `loading the content from S3 failed: ${(err as Error).message}`))
     } finally {
+      // After onLoaded: the file counts as local now, so the room it held can go.
+      if (reserved > 0) this.o.space?.unreserve(reserved)
       await this.content.release(load.ino).catch(() => undefined)
     }
   }

@@ -8,6 +8,7 @@ import path from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { UsageError } from '../util/errors'
+import { parseSize } from '../content/cache'
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
@@ -53,8 +54,28 @@ export const ConfigSchema = z.object({
    */
   importIntervalMs: z.number().int().min(100).max(86_400_000).default(30_000),
   /** Paths exported at the same time (each a PUT, a multipart upload, a copy or a delete). */
-  exportConcurrency: z.number().int().min(1).max(256).default(16)
-}).strict()
+  exportConcurrency: z.number().int().min(1).max(256).default(16),
+  /**
+   * The bounded local cache (src/content/cache.ts): at most this much file content is kept locally
+   * (bytes, or a size such as "10GiB", "500Mi", "2G" = 2·10^9). Absent: unbounded (the disk's size).
+   * Above cacheHighWatermark percent of it, least recently used exported files are released down
+   * to cacheLowWatermark percent; a write that finds no room fails with ENOSPC.
+   */
+  cacheCapacity: z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const bytes = parseSize(v)
+    if (bytes === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a size in bytes, or a number with a unit such as "10GiB", "500Mi", "2G"' })
+      return z.NEVER
+    }
+    return bytes
+  }).optional(),
+  cacheHighWatermark: z.number().min(1).max(100).default(90),
+  cacheLowWatermark: z.number().min(0).max(99).default(70)
+}).strict().superRefine((c, ctx) => {
+  if (c.cacheLowWatermark >= c.cacheHighWatermark) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cacheLowWatermark'], message: `must be below cacheHighWatermark (${c.cacheHighWatermark})` })
+  }
+})
 
 function isLoopback (address: string): boolean {
   return address === 'localhost' || address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)

@@ -2,9 +2,9 @@
  * The daemon's lifecycle, in a fixed order.
  *
  *   start: config → logger → database (refuse if another daemon holds it) → recovery (orphans)
- *          → services and control API (DRAs, import, export queues resumed; socket + TCP)
+ *          → bounded cache → services and control API (DRAs, import, export queues resumed; socket + TCP)
  *          → mountpoint check (stale mount cleaned) → mount → periodic flush → config watch → ready
- *   stop:  stop the control API (no new requests) → stop timers and watchers → save in-memory
+ *   stop:  stop the control API (no new requests) → stop timers, watchers, cache → save in-memory
  *          changes → unmount → close contents and database
  *
  * `stop()` is idempotent and runs every step even when one fails. Readiness is announced only when
@@ -54,6 +54,7 @@ import { Metrics } from '../util/metrics'
 import { ExportQueue } from '../sync/export-queue'
 import { Exporter } from '../sync/exporter'
 import { TreeExport } from '../sync/task-export'
+import { Cache, type CacheLimits } from '../content/cache'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
@@ -76,6 +77,7 @@ export class Daemon {
   private importQueue?: ImportQueue
   private sqsImport?: SqsImporter
   private exportQueue?: ExportQueue
+  private cache?: Cache
 
   private constructor (private config: Config, private readonly configPath: string, readonly log: Logger) {}
 
@@ -104,6 +106,12 @@ export class Daemon {
     this.filesystem = new FileSystem(ns, content)
     const reaped = await this.filesystem.reapOrphans()
     if (reaped > 0) log.info('removed files unlinked while open at the last stop', { count: reaped })
+    // Writes wait for room at most 10 s, and 5 s less than the FUSE request timeout.
+    this.cache = new Cache({ ...this.filesystem.cacheHost(), pendingExports: () => this.exportQueue?.size ?? 0 }, cacheLimits(config), {
+      log: log.child({ subsystem: 'cache' }), waitMs: Math.max(1000, Math.min(10_000, config.fuseTimeoutMs - 5000))
+    })
+    this.filesystem.attachSpace(this.cache)
+    this.cache.start()
 
     // Services first: from the mount's first request on, changes are queued for export and
     // released files can load.
@@ -111,7 +119,7 @@ export class Daemon {
     if (await prepareMountpoint(config.mountpoint) === 'stale-cleaned') {
       log.warn('cleaned up a stale mount left by a daemon that died', { mountpoint: config.mountpoint })
     }
-    this.mount = await mountFuse(config.mountpoint, fuseOps(this.filesystem, content.dir, log.child({ subsystem: 'fuse' })), {
+    this.mount = await mountFuse(config.mountpoint, fuseOps(this.filesystem, content.dir, log.child({ subsystem: 'fuse' }), this.cache), {
       options: mountOptions(config),
       timeoutMs: config.fuseTimeoutMs
     })
@@ -121,7 +129,7 @@ export class Daemon {
     this.watchConfig()
     this.watchMount()
     await fs.promises.writeFile(path.join(config.stateDir, 'daemon.pid'), `${process.pid}\n`)
-    log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint, apiUrl: this.api?.url })
+    log.info('ready', { id: meta.id, name: config.name, mountpoint: config.mountpoint, apiUrl: this.api?.url, cache: this.cache?.status() })
     sdNotify(`READY=1\nSTATUS=mounted at ${config.mountpoint}\nMAINPID=${process.pid}`)
     announceReady()
   }
@@ -164,6 +172,14 @@ export class Daemon {
     tasks.start()
     const metrics = new Metrics(() => this.importQueue?.oldestAgeSeconds() ?? 0,
       () => ({ depth: this.exportQueue?.size ?? 0, oldestAgeSeconds: this.exportQueue?.oldestAgeSeconds() ?? 0 }))
+    const cache = this.cache
+    if (cache !== undefined) {
+      metrics.useCache(() => cache.status())
+      filesystem.onReleased((bytes, by) => {
+        metrics.cacheReleasedBytes.inc({ by }, bytes)
+        if (by === 'cache') metrics.cacheEvictions.inc()
+      })
+    }
     const exportPending = async (p: string): Promise<boolean> => await this.exportQueue?.isPending(p) ?? false
     this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
@@ -185,7 +201,8 @@ export class Daemon {
         bytesPending: await exportQueue.pendingBytes(async (p) => (await filesystem.resolve(p).catch(() => undefined))?.size ?? 0),
         failures: await metrics.exportFailureCount()
       },
-      import: { queued: importQueue.size, oldestAgeSeconds: importQueue.oldestAgeSeconds() }
+      import: { queued: importQueue.size, oldestAgeSeconds: importQueue.oldestAgeSeconds() },
+      cache: cache?.status()
     })
     this.api = await ApiServer.start({ table, clients, fsx, importQueue, metrics, log, filesystem, loader, treeExport, queues }, {
       stateDir: config.stateDir,
@@ -245,7 +262,8 @@ export class Daemon {
         log.error('loading a file from S3 failed', { ino, event: vanished ? 'S3ObjectNotFound' : code, error: describeS3Error(err) })
         if (vanished) filesystem.markLost(ino).catch((e: unknown) => log.error('recording a lost file failed', { ino, error: String(e) }))
       },
-      deadlineMs: Math.max(1000, this.config.fuseTimeoutMs - 5000)
+      deadlineMs: Math.max(1000, this.config.fuseTimeoutMs - 5000),
+      space: this.cache
     })
     filesystem.attachLoader(this.loader)
     return this.loader
@@ -260,7 +278,13 @@ export class Daemon {
           this.log.level = next.logLevel
           this.log.info('log level changed', { logLevel: next.logLevel })
         }
-        this.config = { ...this.config, logLevel: next.logLevel }
+        const limits = cacheLimits(next)
+        const before = cacheLimits(this.config)
+        if (limits.capacity !== before.capacity || limits.highWatermark !== before.highWatermark || limits.lowWatermark !== before.lowWatermark) {
+          this.cache?.configure(limits)
+          this.log.info('cache limits changed', { ...limits })
+        }
+        this.config = { ...this.config, logLevel: next.logLevel, cacheCapacity: next.cacheCapacity, cacheHighWatermark: next.cacheHighWatermark, cacheLowWatermark: next.cacheLowWatermark }
       }, (err: unknown) => this.log.error('config change ignored', { error: (err as Error).message }))
     })
   }
@@ -295,6 +319,7 @@ export class Daemon {
       ['close S3 clients', () => { this.s3Clients?.close() }],
       ['stop timers', () => { clearInterval(this.flushTimer); clearInterval(this.mountWatch) }],
       ['stop config watch', async () => { await this.watcher?.close() }],
+      ['stop cache', async () => { await this.cache?.stop() }],
       ['save open files', async () => { await this.filesystem?.ns.flush(undefined, { sync: true }) }],
       ['unmount', async () => { if (this.mount !== undefined) await this.mount.unmount() }],
       ['close contents', async () => { await this.filesystem?.close() }],
@@ -327,6 +352,10 @@ function mountOptions (config: Config): string[] {
     `fsname=s3link:${config.name}`, 'subtype=s3link']
   if (config.allowOther) options.push('allow_other')
   return options
+}
+
+function cacheLimits (config: Config): CacheLimits {
+  return { capacity: config.cacheCapacity, highWatermark: config.cacheHighWatermark, lowWatermark: config.cacheLowWatermark }
 }
 
 /** Tells a `mount --background` parent, which passed us a pipe as fd 3, that the mount is up. */

@@ -13,10 +13,11 @@
  */
 import { fsError } from '../util/errors'
 import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
-import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO } from '../namespace/inode'
+import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO, lastAccessNs } from '../namespace/inode'
 import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
+import type { CacheHost } from '../content/cache'
 
 /** Loads released files' content (src/content/loader.ts); absent until the daemon attaches one. */
 export interface Loader {
@@ -24,6 +25,19 @@ export interface Loader {
   ensureAll: (inode: Inode) => Promise<void>
   cancel: (ino: number) => void
 }
+
+/**
+ * The bounded local cache (src/content/cache.ts), absent until the daemon attaches one: room for
+ * bytes that grow local content (throws ENOSPC), and the record of which files are in use.
+ */
+export interface Space {
+  reserve: (bytes: number, what: string) => Promise<void>
+  unreserve: (bytes: number) => void
+  touch: (ino: number) => void
+}
+
+/** Who released a file's content: a user or task (hsm release), or the bounded cache. */
+export type ReleasedBy = 'request' | 'cache'
 
 /** Changed here and not (yet) in S3: a dirty file, or a regular file never exported. */
 export function hasLocalChanges (inode: Inode): boolean {
@@ -88,6 +102,10 @@ export class FileSystem {
   private listener?: ChangeListener
   /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
   private readonly writers = new Map<number, number>()
+  private space?: Space
+  /** Inodes whose content file something reads outside any handle (an export's upload). */
+  private readonly uploading = new Map<number, number>()
+  private releaseListener?: (bytes: number, by: ReleasedBy) => void
 
   constructor (readonly ns: Namespace, readonly content: ContentStore) {}
 
@@ -97,6 +115,21 @@ export class FileSystem {
 
   private async changed (tx: Transaction, change: NsChange): Promise<void> {
     if (this.listener !== undefined) await this.listener(tx, change)
+  }
+
+  /**
+   * Runs fn (an upload reading the content file by its path) while the file's content may not be
+   * released: a release in the middle would make the upload read a short file.
+   */
+  async withContent<T> (ino: number, fn: () => Promise<T>): Promise<T> {
+    this.uploading.set(ino, (this.uploading.get(ino) ?? 0) + 1)
+    try {
+      return await fn()
+    } finally {
+      const left = (this.uploading.get(ino) ?? 1) - 1
+      if (left > 0) this.uploading.set(ino, left)
+      else this.uploading.delete(ino)
+    }
   }
 
   /** Some open handle has written to the file and is not closed yet. */
@@ -112,6 +145,34 @@ export class FileSystem {
 
   attachLoader (loader: Loader): void {
     this.loader = loader
+  }
+
+  attachSpace (space: Space): void {
+    this.space = space
+  }
+
+  /** Told of every release of content, with the bytes freed (metrics). */
+  onReleased (listener: (bytes: number, by: ReleasedBy) => void): void {
+    this.releaseListener = listener
+  }
+
+  /** The bounded cache's view of this file system: local bytes, and what may be released. */
+  cacheHost (): CacheHost {
+    return {
+      localBytes: () => this.ns.localBytes(),
+      localFiles: () => this.ns.localFiles(),
+      candidate: async (ino) => {
+        const inode = await this.ns.peek(ino)
+        if (inode === undefined || releaseRefusal(inode) !== undefined || this.isOpen(ino) || this.uploading.has(ino)) return undefined
+        return { bytes: inode.size, lastUsedMs: lastAccessMs(inode) }
+      },
+      release: async (ino) => {
+        const outcome = await this.releaseContent(ino, 'cache').catch(() => 'gone' as const)
+        return typeof outcome === 'string' ? 0 : outcome.released
+      },
+      countStep: async () => await this.ns.countStep(),
+      changes: () => this.ns.commits
+    }
   }
 
   private loaderFor (): Loader {
@@ -156,18 +217,19 @@ export class FileSystem {
    * the next load overwrites, never a file that reads as holes. Truncated, not unlinked, so a
    * descriptor opened meanwhile sees the same file the loader fills.
    */
-  async releaseContent (ino: number): Promise<ReleaseOutcome> {
+  async releaseContent (ino: number, by: ReleasedBy = 'request'): Promise<ReleaseOutcome> {
     const outcome = await this.ns.mutate(async (tx) => {
       const inode = await this.ns.get(ino)
       const why = releaseRefusal(inode)
       if (why !== undefined) return why
-      if (this.isOpen(ino)) return 'busy'
+      if (this.isOpen(ino) || this.uploading.has(ino)) return 'busy'
       inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
       tx.putInode(inode)
       return { bytes: inode.size }
-    })
+    }, { sync: true }) // on disk before the content is emptied: a power cut must not keep the emptying alone
     if (typeof outcome === 'string') return outcome
-    await this.content.truncate(ino, 0)
+    await this.content.empty(ino)
+    this.releaseListener?.(outcome.bytes, by)
     return { released: outcome.bytes }
   }
 
@@ -283,6 +345,7 @@ export class FileSystem {
   }
 
   private openHandle (inode: Inode, path: string): number {
+    this.space?.touch(inode.ino)
     const fh = this.nextFh++
     this.handles.set(fh, { ino: inode.ino, path })
     this.ns.pin(inode.ino)
@@ -299,6 +362,7 @@ export class FileSystem {
     const inode = await this.ns.get(h.ino)
     if (isReleased(inode.hsm) && offset < inode.size) await this.loaderFor().ensure(inode, offset, buf.length)
     const n = inode.size <= offset ? 0 : await this.content.read(await this.contentFd(h), buf, offset, inode.size)
+    this.space?.touch(h.ino)
     if (relatimeDue(inode)) {
       inode.atimeNs = nowNs()
       this.ns.markDirty(inode)
@@ -310,13 +374,22 @@ export class FileSystem {
     const h = this.handle(fh)
     const inode = await this.ns.get(h.ino)
     await this.beforeContentChange(inode)
-    this.markWriter(h)
-    const n = await this.content.write(await this.contentFd(h), buf, offset)
-    inode.size = Math.max(inode.size, offset + n)
-    inode.mtimeNs = inode.ctimeNs = nowNs()
-    this.markDirtyContent(inode)
-    this.ns.markDirty(inode)
-    return n
+    // Room for the bytes this write adds to the file, before any is written (ENOSPC otherwise:
+    // the file stays as it was). Held until the new size counts in the namespace's local bytes.
+    const grow = Math.max(0, offset + buf.length - inode.size)
+    if (grow > 0) await this.space?.reserve(grow, `a write to inode ${h.ino}`)
+    try {
+      this.markWriter(h)
+      const n = await this.content.write(await this.contentFd(h), buf, offset)
+      inode.size = Math.max(inode.size, offset + n)
+      inode.mtimeNs = inode.ctimeNs = nowNs()
+      this.markDirtyContent(inode)
+      this.ns.markDirty(inode)
+      this.space?.touch(h.ino)
+      return n
+    } finally {
+      if (grow > 0) this.space?.unreserve(grow)
+    }
   }
 
   /** close(2): what was written is saved (to the page cache) before close returns. */
@@ -334,6 +407,7 @@ export class FileSystem {
   async release (fh: number, path?: string): Promise<void> {
     const h = this.handle(fh)
     this.handles.delete(fh)
+    this.space?.touch(h.ino) // a use, and a file closed may be releasable now
     // The handle is gone whatever fails below: unpin in any case, or the inode stays pinned forever.
     try {
       if (h.fd !== undefined) await this.content.release(h.ino)
@@ -392,15 +466,22 @@ export class FileSystem {
     // Truncating a released file to zero needs none of its content (the common O_TRUNC case).
     if (size === 0 && isReleased(inode.hsm)) this.loader?.cancel(inode.ino)
     else await this.beforeContentChange(inode)
-    await this.content.truncate(inode.ino, size)
-    await this.ns.mutate(async (tx) => {
-      inode.size = size
-      inode.mtimeNs = inode.ctimeNs = nowNs()
-      this.markDirtyContent(inode)
-      tx.putInode(inode)
-      // Through a handle, the close reports it; by path (truncate(1)) nothing else will.
-      if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changed(tx, { kind: 'content', path })
-    })
+    // A file that grows takes room in the cache like a write (logical size: see localBytes).
+    const grow = isReleased(inode.hsm) ? 0 : Math.max(0, size - inode.size)
+    if (grow > 0) await this.space?.reserve(grow, `a truncate of inode ${inode.ino}`)
+    try {
+      await this.content.truncate(inode.ino, size)
+      await this.ns.mutate(async (tx) => {
+        inode.size = size
+        inode.mtimeNs = inode.ctimeNs = nowNs()
+        this.markDirtyContent(inode)
+        tx.putInode(inode)
+        // Through a handle, the close reports it; by path (truncate(1)) nothing else will.
+        if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changed(tx, { kind: 'content', path })
+      })
+    } finally {
+      if (grow > 0) this.space?.unreserve(grow)
+    }
   }
 
   async chmod (path: string, mode: number): Promise<void> {
@@ -642,6 +723,11 @@ const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 function touchDir (tx: Transaction, dir: Inode, now: bigint): void {
   dir.mtimeNs = dir.ctimeNs = now
   tx.putInode(dir)
+}
+
+/** lastAccessNs in ms. */
+export function lastAccessMs (inode: Inode): number {
+  return Number(lastAccessNs(inode) / 1_000_000n)
 }
 
 function relatimeDue (inode: Inode): boolean {

@@ -30,7 +30,13 @@ export function toAttr (inode: Inode): Attr {
   }
 }
 
-export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger): FuseOps {
+/** The bounded cache as df shows it (src/content/cache.ts): capacity undefined = unbounded. */
+export interface CacheUse {
+  readonly capacity: number | undefined
+  used: () => number
+}
+
+export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger, cache?: CacheUse): FuseOps {
   function answer<T, R> (op: string, reply: Reply<R>, work: Promise<T>, convert?: (value: T) => R): void {
     work.then(
       (value) => reply(0, convert?.(value)),
@@ -72,7 +78,7 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger): FuseOp
       entries.map((e) => ({ name: e.name, attr: { ...EMPTY_ATTR, ino: e.ino, mode: e.type } }))),
     releasedir: (_p, _fh, _c, reply) => reply(0),
     fsyncdir: (_p, _fh, _d, _c, reply) => answer('fsyncdir', reply, fsOp.ns.flush(undefined, { sync: true })),
-    statfs: (_path, _c, reply) => answer('statfs', reply, statfs(dataDir), (s) => s),
+    statfs: (_path, _c, reply) => answer('statfs', reply, statfs(dataDir, cache), (s) => s),
     setxattr: (path, name, value, flags, _c, reply) => answer('setxattr', reply, fsOp.setxattr(path, name, Buffer.from(value), flags)),
     getxattr: (path, name, _c, reply) => answer('getxattr', reply, fsOp.getxattr(path, name), (v) => v),
     listxattr: (path, _c, reply) => answer('listxattr', reply, fsOp.listxattr(path), (names) => names),
@@ -84,9 +90,27 @@ const EMPTY_ATTR: Attr = {
   ino: 0, mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, size: 0, blocks: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n
 }
 
-/** Capacity and use of the disk holding the local contents. */
-async function statfs (dataDir: string): Promise<StatFs> {
+/**
+ * Capacity and use of the local contents: the disk holding them, or with a bounded cache its
+ * capacity and the local bytes (free = capacity − used, never more than the disk has free).
+ */
+export async function statfs (dataDir: string, cache?: CacheUse): Promise<StatFs> {
   const s = await fs.promises.statfs(dataDir)
+  if (cache?.capacity !== undefined) {
+    const blocks = Math.floor(cache.capacity / s.bsize)
+    const free = Math.max(0, blocks - Math.ceil(cache.used() / s.bsize))
+    return {
+      bsize: s.bsize,
+      frsize: s.bsize,
+      blocks,
+      bfree: Math.min(free, s.bfree),
+      bavail: Math.min(free, s.bavail),
+      files: s.files,
+      ffree: s.ffree,
+      favail: s.ffree,
+      namemax: 255
+    }
+  }
   return {
     bsize: s.bsize,
     frsize: s.bsize,

@@ -3,6 +3,7 @@
  * because JSON has no 64-bit integers).
  */
 import { constants } from 'node:fs'
+import { HS_RELEASED } from './hsm'
 
 export const S_IFMT = constants.S_IFMT
 export const S_IFREG = constants.S_IFREG
@@ -31,6 +32,11 @@ export interface Inode {
   hsm?: number
   /** The S3 object this entry was imported from or last exported to. */
   remote?: RemoteRef
+  /**
+   * The local bytes the saved record counts (its `local` field, part of meta:local-bytes); undefined
+   * for a record saved before local bytes were counted. Set by the namespace only.
+   */
+  counted?: number
 }
 
 /** An S3 object an entry corresponds to: enough to load its content and to notice changes. */
@@ -59,6 +65,8 @@ export interface InodeRecord {
   parent?: number
   hsm?: number
   remote?: RemoteRef
+  /** localBytes() of this record, counted in meta:local-bytes (absent: written before counting). */
+  local?: number
 }
 
 /** A directory entry: the child's inode number and file type (enough for readdir's d_ino/d_type). */
@@ -70,6 +78,17 @@ export interface DirentRecord {
 export const isDir = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFDIR
 export const isReg = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFREG
 export const isSymlink = (inode: Inode): boolean => (inode.mode & S_IFMT) === S_IFLNK
+
+/**
+ * Bytes of content this inode keeps on local disk, as the bounded cache counts them: a regular
+ * file's size unless it is released (its content is in S3 only; a load in progress is counted by
+ * the cache as a reservation). Logical size, not allocated blocks: a sparse region is a promise of
+ * bytes that a write or an export will need, and counting it keeps the arithmetic exact.
+ */
+export function localBytes (inode: Inode): number {
+  if ((inode.mode & S_IFMT) !== S_IFREG) return 0
+  return ((inode.hsm ?? 0) & HS_RELEASED) !== 0 ? 0 : inode.size
+}
 
 export function encodeInode (inode: Inode): InodeRecord {
   const record: InodeRecord = {
@@ -107,5 +126,14 @@ export function decodeInode (ino: number, r: InodeRecord): Inode {
   if (r.parent !== undefined) inode.parent = r.parent
   if (r.hsm !== undefined) inode.hsm = r.hsm
   if (r.remote !== undefined) inode.remote = r.remote
+  if (r.local !== undefined) inode.counted = r.local
   return inode
+}
+
+/** FSx's "last access" of a file (release, spec/fsx-dra.md §15): the latest of atime, mtime and ctime. */
+export function lastAccessNs (inode: { atimeNs: bigint, mtimeNs: bigint, ctimeNs: bigint }): bigint {
+  let t = inode.atimeNs
+  if (inode.mtimeNs > t) t = inode.mtimeNs
+  if (inode.ctimeNs > t) t = inode.ctimeNs
+  return t
 }

@@ -15,17 +15,25 @@
  *
  * Memory is bounded whatever the number of files: only the caches hold entries, and start-up reads
  * no more than the `meta:` keys and the orphan list.
+ *
+ * Local bytes (what the bounded cache, src/content/cache.ts, limits) are counted here, where every
+ * saved inode passes: each inode record carries the bytes it counts (`local`, inode.ts localBytes),
+ * and every commit adds the difference to `meta:local-bytes` and keeps the `local:` index of inodes
+ * with local content, in the same batch. So the total is right after kill -9 without a scan, whatever
+ * the operation (write, truncate, unlink, release, load, import). What the write path changed in
+ * memory and not yet saved is added on top (`localBytes()`), from the inodes in `uncounted`.
+ * A database from before this counting is counted once, in the background (`countStep`).
  */
 import { Store, type Op } from '../store/db'
 import {
-  META_NEXT_INO, META_SYNCED, inodeKey, direntKey, xattrKey, orphanKey, direntRange, xattrRange, orphanRange,
-  childName, orphanIno
+  META_NEXT_INO, META_SYNCED, META_LOCAL_BYTES, META_LOCAL_SCAN, inodeKey, direntKey, xattrKey, orphanKey, localKey,
+  direntRange, xattrRange, orphanRange, localRange, inodeRange, childName, orphanIno, keyIno
 } from '../store/keys'
 import { Mutex } from '../util/mutex'
 import { Lru } from '../util/lru'
 import { fsError } from '../util/errors'
 import {
-  type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, S_IFMT, S_IFDIR, ROOT_INO
+  type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, localBytes, S_IFMT, S_IFDIR, ROOT_INO
 } from './inode'
 import { nowNs } from './clock'
 
@@ -45,6 +53,16 @@ export class Namespace {
   private readonly dirty = new Set<number>()
   private generation = 0
   private nextIno = ROOT_INO + 1
+  /** meta:local-bytes as last committed. */
+  private savedLocal = 0
+  /**
+   * Cached inodes whose in-memory local bytes may differ from what their record counts (the write
+   * path's unsaved size changes). INVARIANT: every inode whose localBytes() differs from `counted`
+   * is in here or not in memory at all.
+   */
+  private readonly uncounted = new Set<number>()
+  /** While records from before local-byte counting remain: the last inode key counted ('' = none yet). */
+  private scanAfter?: string
 
   private constructor (readonly store: Store, opts: NamespaceOptions) {
     this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
@@ -55,6 +73,14 @@ export class Namespace {
   static async open (store: Store, root: { uid: number, gid: number, mode: number }, opts: NamespaceOptions = {}): Promise<Namespace> {
     const ns = new Namespace(store, opts)
     ns.nextIno = (await store.get<number>(META_NEXT_INO)) ?? ROOT_INO + 1
+    const saved = await store.get<number>(META_LOCAL_BYTES)
+    ns.savedLocal = saved ?? 0
+    ns.scanAfter = await store.get<string>(META_LOCAL_SCAN)
+    if (saved === undefined && await store.get(inodeKey(ROOT_INO)) !== undefined) {
+      // Inodes saved before local bytes were counted: count them in the background (countStep).
+      ns.scanAfter = ''
+      await store.batch([{ type: 'put', key: META_LOCAL_BYTES, value: 0 }, { type: 'put', key: META_LOCAL_SCAN, value: '' }], { sync: true })
+    }
     if (await store.get(inodeKey(ROOT_INO)) === undefined) {
       const t = nowNs()
       const rootInode: Inode = {
@@ -63,7 +89,8 @@ export class Namespace {
       }
       await store.batch([
         { type: 'put', key: inodeKey(ROOT_INO), value: encodeInode(rootInode) },
-        { type: 'put', key: META_NEXT_INO, value: ns.nextIno }
+        { type: 'put', key: META_NEXT_INO, value: ns.nextIno },
+        { type: 'put', key: META_LOCAL_BYTES, value: 0 }
       ], { sync: true })
     }
     return ns
@@ -133,11 +160,22 @@ export class Namespace {
 
   private async commit (tx: Transaction, sync: boolean): Promise<void> {
     const ops: Op[] = []
+    // Local bytes: each saved record says what it counts, the total moves by the difference.
+    const counts: Array<[Inode, number]> = []
+    let delta = 0
     for (const inode of tx.inodes.values()) {
-      ops.push({ type: 'put', key: inodeKey(inode.ino), value: encodeInode(inode) })
+      const local = localBytes(inode)
+      ops.push({ type: 'put', key: inodeKey(inode.ino), value: { ...encodeInode(inode), local } })
+      if (local !== (inode.counted ?? 0)) ops.push(local > 0 ? { type: 'put', key: localKey(inode.ino), value: local } : { type: 'del', key: localKey(inode.ino) })
+      delta += local - (inode.counted ?? 0)
+      counts.push([inode, local])
       this.dirty.delete(inode.ino)
     }
-    for (const ino of tx.deletedInodes) ops.push({ type: 'del', key: inodeKey(ino) })
+    for (const [ino, counted] of tx.deletedInodes) {
+      ops.push({ type: 'del', key: inodeKey(ino) }, { type: 'del', key: localKey(ino) })
+      delta -= counted
+    }
+    if (delta !== 0) ops.push({ type: 'put', key: META_LOCAL_BYTES, value: this.savedLocal + delta })
     for (const [key, dirent] of tx.dirents) {
       ops.push(dirent === null ? { type: 'del', key } : { type: 'put', key, value: dirent })
     }
@@ -154,15 +192,20 @@ export class Namespace {
       // of what was written to it (size, times): keep it and mark it dirty so the next flush tries
       // again. Forget the others, so the next read reloads what the database really holds.
       for (const ino of tx.inodes.keys()) {
-        if (this.isOpen(ino)) this.dirty.add(ino)
-        else this.inodes.delete(ino)
+        if (this.isOpen(ino)) { this.dirty.add(ino); this.uncounted.add(ino) } else this.inodes.delete(ino)
       }
-      for (const ino of tx.deletedInodes) this.inodes.delete(ino)
+      for (const ino of tx.deletedInodes.keys()) this.inodes.delete(ino)
       for (const key of tx.dirents.keys()) this.dirents.delete(key)
       throw err
     }
+    this.savedLocal += delta
+    for (const [inode, local] of counts) {
+      inode.counted = local
+      // A write may have changed the size while the batch was written: then it stays uncounted.
+      if (localBytes(inode) === local) this.uncounted.delete(inode.ino)
+    }
     for (const inode of tx.inodes.values()) this.inodes.set(inode.ino, inode)
-    for (const ino of tx.deletedInodes) { this.inodes.delete(ino); this.dirty.delete(ino) }
+    for (const ino of tx.deletedInodes.keys()) { this.inodes.delete(ino); this.dirty.delete(ino); this.uncounted.delete(ino) }
     for (const [key, dirent] of tx.dirents) {
       if (dirent === null) this.dirents.delete(key)
       else this.dirents.set(key, dirent)
@@ -194,6 +237,70 @@ export class Namespace {
   /** The cached inode changed in memory (size, times of an open file): save it at the next flush. */
   markDirty (inode: Inode): void {
     this.dirty.add(inode.ino)
+    this.uncounted.add(inode.ino)
+  }
+
+  // ---- local bytes ----
+
+  /** Bytes of content held locally: what is saved, plus the unsaved changes of open files. */
+  localBytes (): number {
+    let n = this.savedLocal
+    for (const ino of this.uncounted) {
+      const inode = this.inodes.get(ino)
+      if (inode === undefined) { this.uncounted.delete(ino); continue }
+      n += localBytes(inode) - (inode.counted ?? 0)
+    }
+    return n
+  }
+
+  /** Grows with every commit: whoever saw no change since a number has nothing new to look at. */
+  get commits (): number {
+    return this.generation
+  }
+
+  /** False while inodes saved before local bytes were counted are still being counted. */
+  get localBytesComplete (): boolean {
+    return this.scanAfter === undefined
+  }
+
+  /**
+   * Counts the local bytes of up to `limit` inode records saved before counting existed (re-saving
+   * them does it); returns true when none is left. One transaction per step, the scan position in
+   * the same batch, so a crash resumes where it stopped.
+   */
+  async countStep (limit = 1000): Promise<boolean> {
+    if (this.scanAfter === undefined) return true
+    return await this.mutate(async (tx) => {
+      const after = this.scanAfter
+      if (after === undefined) return true
+      let last: string | undefined
+      let n = 0
+      for await (const [key, record] of this.store.entries<InodeRecord>({ ...inodeRange(after === '' ? undefined : after), limit })) {
+        last = key
+        n++
+        if (record.local !== undefined) continue
+        const ino = keyIno(key)
+        const inode = this.inodes.get(ino) ?? decodeInode(ino, record)
+        if (inode.counted === undefined) tx.putInode(inode)
+      }
+      const done = n < limit
+      tx.extra.push(done ? { type: 'del', key: META_LOCAL_SCAN } : { type: 'put', key: META_LOCAL_SCAN, value: last })
+      tx.afterCommit(() => { this.scanAfter = done ? undefined : last })
+      return done
+    })
+  }
+
+  /** Inodes with local content and the bytes their records count, in inode order, streamed. */
+  async * localFiles (): AsyncGenerator<{ ino: number, bytes: number }> {
+    for await (const [key, bytes] of this.store.entries<number>(localRange)) yield { ino: keyIno(key), bytes }
+  }
+
+  /** An inode as cached or saved, without caching it (scans must not push out the working set). */
+  async peek (ino: number): Promise<Inode | undefined> {
+    const cached = this.inodes.get(ino)
+    if (cached !== undefined) return cached
+    const record = await this.store.get<InodeRecord>(inodeKey(ino))
+    return record === undefined ? undefined : decodeInode(ino, record)
   }
 
   /** Saves dirty inodes (all, or the given ones) in one batch. */
@@ -218,7 +325,8 @@ export class Namespace {
 /** The writes of one namespace operation; committed by Namespace.mutate as one batch. */
 export class Transaction {
   readonly inodes = new Map<number, Inode>()
-  readonly deletedInodes = new Set<number>()
+  /** Deleted inode numbers, with the local bytes their records counted. */
+  readonly deletedInodes = new Map<number, number>()
   readonly dirents = new Map<string, DirentRecord | null>()
   readonly extra: Op[] = []
   readonly afterCommitted: Array<() => void> = []
@@ -240,7 +348,7 @@ export class Transaction {
 
   deleteInode (inode: Inode): void {
     this.inodes.delete(inode.ino)
-    this.deletedInodes.add(inode.ino)
+    this.deletedInodes.set(inode.ino, inode.counted ?? 0)
     this.extra.push({ type: 'del', key: orphanKey(inode.ino) })
   }
 

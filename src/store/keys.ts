@@ -5,10 +5,16 @@
  *   meta:fs                    → FsMeta          identity of this file system (id, name, created)
  *   meta:next-ino              → number          next inode number to hand out
  *   meta:synced                → number          time of the last fsync(2) that had nothing else to write
+ *   meta:local-bytes           → number          bytes of content held locally: the sum of every inode
+ *                                                record's `local` (src/namespace/namespace.ts, same batch)
+ *   meta:local-scan            → string          while set: inode records written before local bytes were
+ *                                                counted are being counted; the last inode key done
  *   ino:<ino16>                → InodeRecord     one inode: type+mode, owner, size, times, nlink, target
  *   dirent:<parent16>/<name>   → DirentRecord    one directory entry: child inode and its type bits
  *   xattr:<ino16>/<name>       → string          one extended attribute, value in base64
  *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
+ *   local:<ino16>              → number          inode whose content is local (its `local` bytes > 0): what
+ *                                                the bounded cache may release (src/content/cache.ts)
  *   bucket:<bucketname>        → BucketEntry     one registered bucket (src/repo/bucket-entry.ts), secrets
  *                                                included: the database lives in the 0700 state directory
  *   dra:<dra-id>               → DraRecord       one data repository association (src/dra/association.ts)
@@ -29,6 +35,8 @@
 export const META_FS = 'meta:fs'
 export const META_NEXT_INO = 'meta:next-ino'
 export const META_SYNCED = 'meta:synced'
+export const META_LOCAL_BYTES = 'meta:local-bytes'
+export const META_LOCAL_SCAN = 'meta:local-scan'
 
 export function inoHex(ino: number): string {
   return ino.toString(16).padStart(16, '0')
@@ -45,6 +53,10 @@ const childRange = (prefix: string): Range => ({ gt: `${prefix}/`, lt: `${prefix
 export const direntRange = (parent: number): Range => childRange(`dirent:${inoHex(parent)}`)
 export const xattrRange = (ino: number): Range => childRange(`xattr:${inoHex(ino)}`)
 export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
+export const localKey = (ino: number): string => `local:${inoHex(ino)}`
+export const localRange: Range = { gt: 'local:', lt: 'local;' }
+/** Every inode record, in inode order; `after` resumes behind a key already seen. */
+export const inodeRange = (after?: string): Range => ({ gt: after ?? 'ino:', lt: 'ino;' })
 
 /**
  * S3 bucket names are 3–63 characters of [a-z0-9.-] (validated before a key is built), so the name
@@ -82,4 +94,9 @@ export function childName(key: string): string {
 
 export function orphanIno(key: string): number {
   return parseInt(key.slice('orphan:'.length), 16)
+}
+
+/** The inode number of a key built by inodeKey or localKey. */
+export function keyIno(key: string): number {
+  return parseInt(key.slice(key.indexOf(':') + 1), 16)
 }

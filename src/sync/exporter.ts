@@ -98,7 +98,8 @@ export class Exporter {
     if (isDir(inode)) etag = (await putText(t, key, '', metadata)).etag
     else if (isSymlink(inode)) etag = (await putText(t, key, inode.target ?? '', metadata)).etag
     else if (this.contentUnchanged(inode, entry) && inode.remote !== undefined) etag = (await copyWithMetadata(t, inode.remote.key, key, metadata)).etag
-    else etag = (await putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata)).etag
+    // Not released while it is read: the upload reads the content file by its path, outside any handle.
+    else etag = (await this.o.filesystem.withContent(inode.ino, async () => await putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata))).etag
     const remote: RemoteRef = { dra: dra.AssociationId, bucket: t.bucket, key, etag, size: inode.size, modified: Date.now() }
     await this.markExported(entry.path, inode.ino, snapshot, remote)
     this.count('exported', inode.size)

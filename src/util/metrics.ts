@@ -43,6 +43,27 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** Content released: by the bounded cache (`by=cache`), or on request (hsm release, release tasks). */
+  readonly cacheReleasedBytes = new Counter({
+    name: 's3link_cache_released_bytes_total',
+    help: 'Bytes of local file content released (content kept in S3 only), by who released it (cache, request)',
+    labelNames: ['by'] as const,
+    registers: [this.registry]
+  })
+
+  readonly cacheEvictions = new Counter({
+    name: 's3link_cache_evictions_total',
+    help: 'Files whose local content the bounded cache released to stay under its capacity',
+    registers: [this.registry]
+  })
+
+  private cacheUse: () => { bytes: number, capacity?: number } = () => ({ bytes: 0 })
+
+  /** Where the cache gauges read from (src/content/cache.ts). */
+  useCache (use: () => { bytes: number, capacity?: number }): void {
+    this.cacheUse = use
+  }
+
   /** All export failures so far (every code). */
   async exportFailureCount (): Promise<number> {
     return (await this.exportFailures.get()).values.reduce((sum, v) => sum + v.value, 0)
@@ -53,6 +74,8 @@ export class Metrics {
   /** FSx's AgeOfOldestQueuedMessage for automatic export. */
   readonly oldestExportChange: Gauge
   readonly exportQueueDepth: Gauge
+  readonly cacheBytes: Gauge
+  readonly cacheCapacity: Gauge
 
   constructor (oldestImportChangeAge: () => number, exportQueue: () => { depth: number, oldestAgeSeconds: number } = () => ({ depth: 0, oldestAgeSeconds: 0 })) {
     this.oldestExportChange = new Gauge({
@@ -66,6 +89,19 @@ export class Metrics {
       help: 'Paths waiting to be exported',
       registers: [this.registry],
       collect () { this.set(exportQueue().depth) }
+    })
+    const cacheUse = (): { bytes: number, capacity?: number } => this.cacheUse()
+    this.cacheBytes = new Gauge({
+      name: 's3link_cache_bytes',
+      help: 'Bytes of file content held locally (including room reserved by writes and loads in flight)',
+      registers: [this.registry],
+      collect () { this.set(cacheUse().bytes) }
+    })
+    this.cacheCapacity = new Gauge({
+      name: 's3link_cache_capacity_bytes',
+      help: 'Configured capacity of the local cache (cacheCapacity); 0 when unbounded',
+      registers: [this.registry],
+      collect () { this.set(cacheUse().capacity ?? 0) }
     })
     this.oldestImportChange = new Gauge({
       name: 's3link_import_oldest_queued_change_age_seconds',
