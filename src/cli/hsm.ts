@@ -1,6 +1,7 @@
 /**
- * `s3link hsm state|restore|archive PATH…`: Lustre's `lfs hsm_state`, `lfs hsm_restore` and
- * `lfs hsm_archive` (spec/fsx-dra.md §14.3) through the daemon's API (src/api/routes/hsm.ts).
+ * `s3link hsm state|restore|archive|release PATH…`: Lustre's `lfs hsm_state`, `lfs hsm_restore`,
+ * `lfs hsm_archive` and `lfs hsm_release` (spec/fsx-dra.md §14.3) through the daemon's API
+ * (src/api/routes/hsm.ts).
  *
  * PATHs are paths in the mount as the user types them, absolute or relative to the cwd; they are
  * turned into paths from the mount root here, lexically (a symlink inside the mount is the entry
@@ -13,6 +14,9 @@
  * some path failed; every failure is named on stderr. `archive` without --wait returns once the
  * daemon has checked the paths and started (as lfs hsm_archive queues its requests); the export
  * goes on in the daemon, and `hsm state` shows each file `exists archived` when it is done.
+ * `release` is quick (local work only) and shows no progress; files it did not release are named on
+ * stderr, and the exit status is 1 only when a PATH given (not a file found under a directory given)
+ * was not released: `hsm release dir` over a tree with some unexported files is not an error.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -35,7 +39,8 @@ interface Arg { given: string, rel: string }
 interface StateLine { path: string, flags?: number, state?: string, error?: string, code?: string }
 
 export function registerHsmCommands (cli: Command): void {
-  const hsm = cli.command('hsm').description('where file contents are (lfs hsm_state), preloading them from S3 (lfs hsm_restore) and exporting them now (lfs hsm_archive)')
+  const hsm = cli.command('hsm').description('where file contents are (lfs hsm_state), preloading them from S3 (lfs hsm_restore), ' +
+    'exporting them now (lfs hsm_archive) and dropping local copies (lfs hsm_release)')
 
   targetOptions(hsm.command('state')
     .description('print the HSM state of files as lfs hsm_state does: released (only in S3), exists, archived, dirty')
@@ -98,6 +103,26 @@ export function registerHsmCommands (cli: Command): void {
       for (const f of result.failed) process.stderr.write(`s3link: cannot archive ${f.path}: ${errorText(f)}\n`)
       if (result.aborted === true) process.stderr.write('s3link: the archive stopped before every file was tried (the daemon is stopping?)\n')
       if (result.failed.length > 0 || result.aborted === true) process.exitCode = 1
+    })
+
+  targetOptions(hsm.command('release')
+    .description('drop the local content of files exported to S3 and unchanged since (directories: every file under them), keeping ' +
+      'their metadata; the next read loads them again. Files dirty, never exported or open are named and left alone')
+    .argument('<paths...>', 'files or directories in the mount (absolute, or relative to the current directory)'))
+    .action(async (paths: string[], o: TargetOptions) => {
+      const socket = await socketOf(o)
+      const args = await mountPaths(socket, paths)
+      const result = await release(socket, args)
+      const human = `released ${plural(result.released, 'file')} (${bytesText(result.bytes)}), ${result.skipped} released already` +
+        (result.refused > 0 ? `, ${result.refused} not released (${refusalSummary(result.reasons)})` : '') +
+        (result.failed.length > 0 ? `, ${result.failed.length} failed` : '')
+      const { namedFailed, ...shown } = result
+      print(o.json === true, shown, human)
+      for (const f of result.problems) process.stderr.write(`s3link: cannot release ${f.path}: ${f.refused !== undefined ? f.error : errorText(f)}\n`)
+      const unlisted = result.refused + result.failed.length - result.problems.length
+      if (unlisted > 0) process.stderr.write(`s3link: … and ${unlisted} more not released (--json lists the first ${MAX_LISTED})\n`)
+      if (result.aborted === true) process.stderr.write('s3link: the release stopped before every file was tried (the daemon is stopping?)\n')
+      if (namedFailed || result.aborted === true) process.exitCode = 1
     })
 }
 
@@ -201,6 +226,64 @@ async function archive (socket: string, args: Arg[], parallel: number, wait: boo
   }
   return result
 }
+
+interface ReleaseProblem { path: string, error: string, code?: string, refused?: string }
+interface ReleaseResult {
+  released: number
+  skipped: number
+  bytes: number
+  /** Files not released, by reason (dirty, not-archived, busy, lost, not-a-file). */
+  refused: number
+  reasons: Record<string, number>
+  /** Paths in error (missing): always named. */
+  failed: Array<{ path: string, error: string, code?: string }>
+  /** The first MAX_LISTED refusals and failures (a directory may hold millions of unexported files). */
+  problems: ReleaseProblem[]
+  /** Some PATH named on the command line was not released: exit 1. */
+  namedFailed: boolean
+  aborted?: boolean
+}
+
+const MAX_LISTED = 1000
+
+/** Runs the release batch by batch; files under directories that were refused are listed, not errors. */
+async function release (socket: string, args: Arg[]): Promise<ReleaseResult> {
+  const result: ReleaseResult = { released: 0, skipped: 0, bytes: 0, refused: 0, reasons: {}, failed: [], problems: [], namedFailed: false }
+  for (const batch of batches(args)) {
+    let ended = false
+    const named = new Set(batch.map((a) => a.rel))
+    await callApiLines(socket, 'POST', '/api/hsm/release', { json: { paths: batch.map((a) => a.rel) } }, (line) => {
+      const p = typeof line.path === 'string' ? line.path : undefined
+      if (p !== undefined && line.ok === true) {
+        result.released++
+        result.bytes += Number(line.bytes)
+      } else if (p !== undefined && typeof line.error === 'string') {
+        const problem: ReleaseProblem = { path: display(p, batch), error: line.error }
+        if (typeof line.code === 'string') problem.code = line.code
+        if (typeof line.refused === 'string') {
+          problem.refused = line.refused
+          result.refused++
+          result.reasons[line.refused] = (result.reasons[line.refused] ?? 0) + 1
+        } else {
+          result.failed.push(problem)
+        }
+        if (named.has(p) || problem.refused === undefined) result.namedFailed = true
+        if (result.problems.length < MAX_LISTED) result.problems.push(problem)
+      } else if (line.done === true) {
+        ended = true
+        result.skipped += Number(line.skipped ?? 0)
+        if (line.aborted === true || typeof line.error === 'string') result.aborted = true
+        if (typeof line.error === 'string') result.failed.push({ path: '(release)', error: line.error })
+      }
+    })
+    if (!ended) throw new UsageError('the daemon ended the release without saying how it went (see its log)')
+    if (result.aborted === true) break
+  }
+  return result
+}
+
+const REASONS: Record<string, string> = { dirty: 'dirty', 'not-archived': 'never exported', busy: 'open', lost: 'lost from S3', 'not-a-file': 'not a file' }
+const refusalSummary = (reasons: Record<string, number>): string => Object.keys(REASONS).filter((k) => reasons[k] !== undefined).map((k) => `${reasons[k]} ${REASONS[k]}`).join(', ')
 
 /** The PATH arguments as paths from the mount root, checked before anything is sent. */
 async function mountPaths (socket: string, paths: string[]): Promise<Arg[]> {

@@ -1,13 +1,13 @@
 /**
- * `s3link task import|export|list|show|cancel`: data repository tasks through the file system's FSx
+ * `s3link task import|export|release|list|show|cancel`: data repository tasks through the file system's FSx
  * API (awsJson over the Unix socket, src/api/client.ts), in the shapes `aws fsx` sends.
  *
- * `task export` takes paths in the mount as the user types them (absolute, or relative to the cwd)
+ * `task export` and `task release` take paths in the mount as the user types them (absolute, or relative to the cwd)
  * and sends them as FSx wants them, relative to the mount point (`/mnt/fsx/path1` → `path1`). From a
  * cwd outside the mount, a relative path is read that way already (`task export ns1`), since it
- * could mean nothing else.
+ * could mean nothing else. `task release --days N` is FSx's DurationSinceLastAccess (Unit DAYS).
  *
- * `task import|export --wait` follows the task until it ends: a progress bar on stderr when stderr is a
+ * `task import|export|release --wait` follows the task until it ends: a progress bar on stderr when stderr is a
  * terminal (cli-progress), a plain line every few seconds otherwise (logs, CI), and the exit status
  * says how it ended: 0 SUCCEEDED, 1 FAILED or CANCELED (with the reason on stderr). stdout carries
  * only the result, so `--json` output stays parseable.
@@ -38,6 +38,7 @@ interface Task {
   FailureDetails?: { Message?: string }
   Status?: { TotalCount?: number, SucceededCount?: number, FailedCount?: number }
   Report?: { Enabled: boolean, Path?: string }
+  ReleaseConfiguration?: { DurationSinceLastAccess?: { Value?: number } }
 }
 
 const ENDED = ['SUCCEEDED', 'FAILED', 'CANCELED']
@@ -45,7 +46,7 @@ const POLL_MS = 500
 const PLAIN_EVERY_MS = 5000
 
 export function registerTaskCommands (cli: Command): void {
-  const task = cli.command('task').description('data repository tasks: bulk imports from S3 and exports to S3, with progress and completion reports (FSx tasks)')
+  const task = cli.command('task').description('data repository tasks: bulk imports from S3, exports to S3 and releases of local copies, with progress and completion reports (FSx tasks)')
 
   targetOptions(task.command('import')
     .description('import the metadata of the objects under S3 paths (default: every association\'s whole repository)')
@@ -68,6 +69,20 @@ export function registerTaskCommands (cli: Command): void {
     .action(async (paths: string[], o: TaskOptions) => {
       const socket = await socketOf(o)
       await createTask(socket, 'EXPORT_TO_REPOSITORY', await fsxPaths(socket, paths), o)
+    })
+
+  targetOptions(task.command('release')
+    .description('drop the local content of files exported to S3 and unchanged since, under paths in associations (default: every ' +
+      'association); metadata stays and the next read loads the file again. Files dirty or never exported are left alone')
+    .argument('[paths...]', 'files or directories in the mount (absolute, or relative to the current directory; ' +
+      'from outside the mount, relative to the mount point as FSx\'s Paths)'))
+    .option('--days <n>', 'only files last accessed (atime, mtime or ctime) more than N days before the task was created (0: every file)')
+    .option('--report <s3path>', 'write a completion report of the failed files (failures.csv) under this S3 path (inside an association\'s repository)')
+    .option('--wait', 'show progress until the task ends; exit 1 unless it SUCCEEDED')
+    .action(async (paths: string[], o: TaskOptions & { days?: string }) => {
+      const release = o.days === undefined ? {} : { ReleaseConfiguration: { DurationSinceLastAccess: { Unit: 'DAYS', Value: daysOf(o.days) } } }
+      const socket = await socketOf(o)
+      await createTask(socket, 'RELEASE_DATA_FROM_FILESYSTEM', await fsxPaths(socket, paths), o, release)
     })
 
   targetOptions(task.command('list').description('list the tasks, newest first'))
@@ -103,8 +118,8 @@ export function registerTaskCommands (cli: Command): void {
 
 type TaskOptions = TargetOptions & { report?: string, wait?: boolean }
 
-/** Creates a task; with --wait follows it to its end. */
-async function createTask (socket: string, type: string, paths: string[], o: TaskOptions): Promise<void> {
+/** Creates a task (`extra`: more CreateDataRepositoryTask parameters); with --wait follows it to its end. */
+async function createTask (socket: string, type: string, paths: string[], o: TaskOptions, extra: object = {}): Promise<void> {
   if (o.report !== undefined) checked(() => parseS3Path(o.report as string, '--report'))
   const fsInfo = await callApiOk(socket, 'GET', '/api/status')
   const reply = await callFsx(socket, 'CreateDataRepositoryTask', {
@@ -112,6 +127,7 @@ async function createTask (socket: string, type: string, paths: string[], o: Tas
     FileSystemId: fsInfo.id,
     ...(paths.length > 0 ? { Paths: paths } : {}),
     Report: o.report !== undefined ? { Enabled: true, Path: o.report, Format: REPORT_FORMAT, Scope: REPORT_SCOPE } : { Enabled: false },
+    ...extra,
     ClientRequestToken: randomUUID()
   })
   const created = reply.DataRepositoryTask as Task
@@ -124,7 +140,14 @@ async function createTask (socket: string, type: string, paths: string[], o: Tas
   await finish(await follow(socket, created.TaskId), o)
 }
 
-/** Export PATH arguments as FSx Paths: relative to the mount point, checked before anything is sent. */
+/** --days: a whole number of days, as FSx's DurationSinceLastAccess.Value (0 to 2^31-1). */
+function daysOf (text: string): number {
+  const days = Number(text)
+  if (!/^\d+$/.test(text.trim()) || days > 2147483647) throw new UsageError(`--days: ${JSON.stringify(text)} is not a whole number of days (0 or more)`)
+  return days
+}
+
+/** Export and release PATH arguments as FSx Paths: relative to the mount point, checked before anything is sent. */
 async function fsxPaths (socket: string, paths: string[]): Promise<string[]> {
   if (paths.length === 0) return []
   const mountpoint = String((await callApiOk(socket, 'GET', '/api/status')).mountpoint)
@@ -243,6 +266,8 @@ function describeTask (t: Task): string {
   ]
   if (t.StartTime !== undefined) lines.push(['started', isoTime(t.StartTime)])
   if (t.EndTime !== undefined) lines.push(['ended', isoTime(t.EndTime)])
+  const days = t.ReleaseConfiguration?.DurationSinceLastAccess?.Value
+  if (days !== undefined && days > 0) lines.push(['accessed', `more than ${plural(days, 'day')} before creation`])
   lines.push(['progress', progressText(t)])
   lines.push(['report', t.Report?.Enabled === true ? `${String(t.Report.Path).replace(/\/+$/, '')}/${t.TaskId}/${reportName(t.Type)}` : 'off'])
   if (t.FailureDetails?.Message !== undefined) lines.push(['failure', t.FailureDetails.Message])
@@ -254,6 +279,8 @@ const unitOf = (t: Task): string => t.Type === 'IMPORT_METADATA_FROM_REPOSITORY'
 const shortType = (type: string): string => ({ IMPORT_METADATA_FROM_REPOSITORY: 'import', EXPORT_TO_REPOSITORY: 'export', RELEASE_DATA_FROM_FILESYSTEM: 'release' } as Record<string, string>)[type] ?? type
 const pathsText = (t: Task): string => (t.Paths ?? []).length === 0 ? '(every association)' : (t.Paths ?? []).join(' ')
 const isoTime = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z')
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 function checkedId (id: string): string {
   if (!/^task-[0-9a-f]{17,}$/.test(id)) throw new UsageError(`${id} is not a task id (task- and 17 hex digits)`)

@@ -7,7 +7,7 @@
 import type { DraRecord } from '../dra/association'
 import { FsxError, badRequest } from '../dra/errors'
 import { TASK_LIFECYCLES, type TaskRecord } from './task-record'
-import { draOfFsPath, parseExportPath, parseS3Path, prefixInside } from './task-targets'
+import { draOfFsPath, parseExportPath, parseS3Path, prefixInside, releaseTargets } from './task-targets'
 
 export interface DescribeTasksInput {
   TaskIds?: string[]
@@ -72,6 +72,7 @@ function covers (t: TaskRecord, d: DraRecord): boolean {
   return t.Paths.some((p) => {
     try {
       if (t.Type === 'EXPORT_TO_REPOSITORY') return draOfFsPath([d], parseExportPath(p)) !== undefined
+      if (t.Type === 'RELEASE_DATA_FROM_FILESYSTEM') return releaseTargets([d], [p]).length > 0
       return prefixInside(d, parseS3Path(p, 'Paths')) !== undefined
     } catch { return false }
   })

@@ -84,6 +84,9 @@ export class TreeExport {
 
   constructor (private readonly o: { filesystem: FileSystem, exporter: Exporter, associations: Associations, log: Logger }) {}
 
+  /** The file system walked (release tasks walk it too). */
+  get filesystem (): FileSystem { return this.o.filesystem }
+
   useMetrics (metrics: Metrics): void {
     this.metrics = metrics
   }

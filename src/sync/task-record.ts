@@ -41,13 +41,18 @@ export interface TaskRecord {
   ResourceARN: string
   Tags?: Tag[]
   FileSystemId: string
-  /** As given: S3 paths for import tasks, file-system paths relative to the mount for export tasks; empty = every DRA. */
+  /** As given: S3 paths for import tasks, file-system paths relative to the mount for export and release tasks; empty = every DRA. */
   Paths: string[]
   FailureDetails?: { Message: string }
   /** Set when the task starts executing. */
   Status?: TaskStatus
   Report: CompletionReport
+  /** Release tasks: as given (absent: every eligible file, whatever its access time). */
+  ReleaseConfiguration?: ReleaseConfiguration
 }
+
+/** FSx's DurationSinceLastAccess (§15): only DAYS exists; Value ≥ 0, 0 = every exported file. */
+export interface ReleaseConfiguration { DurationSinceLastAccess?: { Unit: 'DAYS', Value: number } }
 
 /** `task-` and 17 hex digits, as FSx's ids. */
 export const newTaskId = (): string => 'task-' + randomBytes(9).toString('hex').slice(0, 17)

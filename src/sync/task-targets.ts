@@ -7,6 +7,10 @@
  * read as the DRA's prefix, so that it never reaches keys beside the repository.
  *
  * Export: Paths are file-system paths relative to the mount, each inside a DRA's directory.
+ *
+ * Release: file-system paths as for export; `/`, or a directory above DRAs, stands for the
+ * directories of the DRAs below it (FSx: `/` releases from the whole file system; only files in
+ * DRAs can have been exported, so nothing else could be released anyway).
  */
 import type { DraRecord } from '../dra/association'
 import { badRequest } from '../dra/errors'
@@ -96,4 +100,26 @@ export function exportTargets (dras: DraRecord[], paths: string[]): ExportTarget
     if (dra === undefined) throw badRequest(`Paths: ${p} lies outside every data repository association (${dras.map((d) => d.FileSystemPath).join(', ')})`)
     return { dra, path }
   })
+}
+
+/**
+ * The paths (from the mount root) a release task walks, each DRA directory at most once; no Paths:
+ * every DRA's directory. Throws BadRequest for a path neither inside nor above a DRA.
+ */
+export function releaseTargets (dras: DraRecord[], paths: string[]): string[] {
+  const dirOf = (d: DraRecord): string => '/' + fileSystemPathComponents(d.FileSystemPath).join('/')
+  if (paths.length === 0) return dras.map(dirOf).sort()
+  const out: string[] = []
+  for (const p of paths) {
+    const path = parseExportPath(p)
+    let found: string[]
+    if (draOfFsPath(dras, path) !== undefined) found = [path]
+    else {
+      const base = path === '/' ? '' : path
+      found = dras.map(dirOf).filter((d) => d.startsWith(base + '/')).sort()
+    }
+    if (found.length === 0) throw badRequest(`Paths: ${p} lies outside every data repository association (${dras.map((d) => d.FileSystemPath).join(', ')})`)
+    for (const f of found) if (!out.includes(f)) out.push(f)
+  }
+  return out
 }

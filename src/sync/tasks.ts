@@ -2,7 +2,9 @@
  * Data repository tasks (spec/fsx-dra.md §16–18): a durable queue of tasks, worked one at a time in
  * creation order; the others wait PENDING. IMPORT_METADATA_FROM_REPOSITORY lists S3 (ImportService);
  * EXPORT_TO_REPOSITORY walks the file system (task-export.ts) and is refused for a DRA with an
- * AutoExportPolicy, as FSx does (§12.2). Release tasks are not done yet.
+ * AutoExportPolicy, as FSx does (§12.2). RELEASE_DATA_FROM_FILESYSTEM walks the file system too and
+ * drops the local content of files exported and clean (task-release.ts), those accessed longer ago
+ * than its DurationSinceLastAccess (§15).
  *
  * Every task is one record in the FSx shape (`task:<id>`), rewritten at each transition:
  *
@@ -13,7 +15,7 @@
  * While a task runs its counters live in memory and are saved about once a second, and at the end.
  * A daemon stopped or killed mid-task finds it EXECUTING at the next start and runs it again from
  * the beginning (importing an object twice changes nothing; an export skips what it exported
- * already); a CANCELING one is CANCELED then.
+ * already, a release what is released already); a CANCELING one is CANCELED then.
  * Failed files go to a file under STATE_DIR/tasks as report lines (there may be millions), which
  * becomes the completion report in S3 before the task is said to have ended, so a client that sees
  * the end can read the report.
@@ -39,12 +41,13 @@ import { uploadFile } from '../repo/report-upload'
 import type { ImportService } from './import-service'
 import type { TreeExport } from './task-export'
 import { FailureFile } from './task-failures'
+import { type AccessRule, releaseTree } from './task-release'
 import { type DescribeTasksInput, describeTasks, newestFirst } from './task-describe'
 import {
-  type CompletionReport, type TaskLifecycle, type TaskRecord, type TaskStatus, type TaskType,
+  type CompletionReport, type ReleaseConfiguration, type TaskLifecycle, type TaskRecord, type TaskStatus, type TaskType,
   ENDED, REPORT_FORMAT, REPORT_SCOPE, failure, newTaskId, reportName, taskArn
 } from './task-record'
-import { IMPORTABLE, draHolding, exportTargets, importTargets, parseS3Path } from './task-targets'
+import { IMPORTABLE, draHolding, exportTargets, importTargets, parseS3Path, releaseTargets } from './task-targets'
 import { type TaskToken, checkSameRequest, fingerprintOf } from './task-token'
 import { Mutex } from '../util/mutex'
 
@@ -56,7 +59,7 @@ export interface CreateTaskInput {
   ClientRequestToken?: string
   Tags?: Tag[]
   CapacityToRelease?: number
-  ReleaseConfiguration?: object
+  ReleaseConfiguration?: ReleaseConfiguration
 }
 
 export interface TaskServiceOptions {
@@ -72,6 +75,7 @@ export interface TaskServiceOptions {
 
 const IMPORT = 'IMPORT_METADATA_FROM_REPOSITORY'
 const EXPORT = 'EXPORT_TO_REPOSITORY'
+const RELEASE = 'RELEASE_DATA_FROM_FILESYSTEM'
 
 type Counts = Omit<TaskStatus, 'LastUpdatedTime'>
 const STATUS_SAVE_MS = 1000
@@ -155,6 +159,7 @@ export class TaskService extends EventEmitter {
       }
       this.check(input)
       const record = this.newRecord(input.Type, input.Paths ?? [], input.Report, input.Tags)
+      if (input.ReleaseConfiguration !== undefined) record.ReleaseConfiguration = input.ReleaseConfiguration
       const ops: Op[] = token === undefined ? [] : [{ type: 'put', key: taskTokenKey(token), value: { fingerprint, TaskId: record.TaskId } satisfies TaskToken }]
       await this.insert(record, ops)
       return { DataRepositoryTask: record }
@@ -168,7 +173,8 @@ export class TaskService extends EventEmitter {
       if (ENDED.has(t.Lifecycle)) throw new FsxError('DataRepositoryTaskEnded', `data repository task ${id} has already ended (${t.Lifecycle})`)
       if (t.Lifecycle === 'CANCELING') return { Lifecycle: t.Lifecycle, TaskId: id }
       if (this.running?.id === id) {
-        // Files in flight finish; the import stops after the page it is working (§16.4).
+        // Files in flight finish; the import stops after the page it is working, a release after
+        // the file in hand (§16.4).
         await this.put({ ...t, Lifecycle: 'CANCELING' }, true)
         this.running.controller.abort()
       } else {
@@ -183,13 +189,9 @@ export class TaskService extends EventEmitter {
   private check (input: CreateTaskInput): void {
     const fsId = this.o.associations.identity.id
     if (input.FileSystemId !== fsId) throw new FsxError('FileSystemNotFound', `file system ${input.FileSystemId} does not exist here (this is ${fsId})`)
-    if (input.Type === 'RELEASE_DATA_FROM_FILESYSTEM') {
-      throw new FsxError('UnsupportedOperation', `${input.Type} tasks come with release, which s3link does not do yet: only import and export tasks run for now`)
-    }
-    if (input.Type !== IMPORT && input.Type !== EXPORT) throw new FsxError('UnsupportedOperation', `${input.Type} tasks are for Amazon File Cache, which s3link is not`)
-    if (input.CapacityToRelease !== undefined || input.ReleaseConfiguration !== undefined) {
-      throw badRequest('CapacityToRelease and ReleaseConfiguration apply to release tasks only')
-    }
+    if (input.Type !== IMPORT && input.Type !== EXPORT && input.Type !== RELEASE) throw new FsxError('UnsupportedOperation', `${input.Type} tasks are for Amazon File Cache, which s3link is not`)
+    if (input.CapacityToRelease !== undefined) throw badRequest('CapacityToRelease applies to AUTO_RELEASE_DATA tasks of Amazon File Cache only')
+    if (input.ReleaseConfiguration !== undefined && input.Type !== RELEASE) throw badRequest(`ReleaseConfiguration applies to ${RELEASE} tasks only`)
     const dras = this.o.associations.list()
     if (dras.length === 0) throw badRequest(`file system ${fsId} has no data repository association: link a directory to S3 first`)
     if (input.Type === EXPORT) {
@@ -198,6 +200,7 @@ export class TaskService extends EventEmitter {
         if (conflict !== undefined) throw badRequest(conflict)
       }
     }
+    if (input.Type === RELEASE) releaseTargets(dras, input.Paths ?? [])
     for (const p of input.Type === IMPORT ? input.Paths ?? [] : []) {
       if (draHolding(dras, parseS3Path(p, 'Paths')) === undefined) {
         throw badRequest(`Paths: ${p} lies outside every data repository association of ${fsId} (${dras.map((d) => d.DataRepositoryPath).join(', ')})`)
@@ -321,6 +324,7 @@ export class TaskService extends EventEmitter {
     try {
       if (task.Report.Enabled) failures = await FailureFile.create(path.join(this.o.dir, `${id}.csv`))
       if (task.Type === EXPORT) fatal = await this.runExport(task, signal, counts, touch, failures)
+      else if (task.Type === RELEASE) fatal = await this.runRelease(task, signal, counts, touch, failures)
       else await this.runImport(task, signal, counts, touch, failures)
     } catch (err) {
       if (!signal.aborted) fatal = describeS3Error(err)
@@ -391,6 +395,42 @@ export class TaskService extends EventEmitter {
     return problems.length === 0 ? undefined : `Paths could not be exported: ${problems.join('; ')}`
   }
 
+  /**
+   * Releases what is eligible under each path, one file at a time (task-release.ts). TotalCount
+   * counts the files found eligible (exported, clean, released not yet, old enough); files not
+   * eligible are no part of the task, as FSx leaves them (§15). A file open when its turn comes
+   * fails with ResourceBusy; one written, released or removed meanwhile leaves the count.
+   */
+  private async runRelease (task: TaskRecord, signal: AbortSignal, counts: Counts, touch: () => void, failures?: FailureFile): Promise<string | undefined> {
+    const roots = releaseTargets(this.o.associations.list(), task.Paths)
+    const days = task.ReleaseConfiguration?.DurationSinceLastAccess?.Value ?? 0
+    // Last access is compared with the task's creation, not its start (FSx's wording, §15).
+    const rule: AccessRule = { nowNs: BigInt(Math.round(task.CreationTime * 1000)) * 1_000_000n, days }
+    const problems: string[] = []
+    let bytes = 0
+    await releaseTree(this.o.exports.filesystem, roots, {
+      signal,
+      rule,
+      on: {
+        problem: (p, err) => { problems.push(`${p.slice(1)}: ${err instanceof Error ? err.message : String(err)}`) },
+        found: () => { counts.TotalCount++; touch() },
+        result: (p, result) => {
+          touch()
+          if ('gone' in result) counts.TotalCount--
+          else if (result.ok) {
+            counts.SucceededCount++
+            bytes += result.bytes
+          } else {
+            counts.FailedCount++
+            failures?.add(p.slice(1), result.code) // FilePath is relative to the file system root (§18)
+          }
+        }
+      }
+    })
+    this.o.log.info('release task released', { task: task.TaskId, files: counts.SucceededCount, bytes })
+    return problems.length === 0 ? undefined : `Paths could not be released: ${problems.join('; ')}`
+  }
+
   /** Writes the report (when asked for), then the end state. */
   private async finish (task: TaskRecord, counts: Counts, fatal: string | undefined, failures?: FailureFile): Promise<void> {
     const id = task.TaskId
@@ -398,7 +438,9 @@ export class TaskService extends EventEmitter {
     if (message === undefined && counts.FailedCount > 0) {
       message = (task.Type === EXPORT
         ? `${counts.FailedCount} of ${counts.TotalCount} files could not be exported`
-        : `${counts.FailedCount} of ${counts.TotalCount} objects could not be imported`) +
+        : task.Type === RELEASE
+          ? `${counts.FailedCount} of ${counts.TotalCount} files could not be released`
+          : `${counts.FailedCount} of ${counts.TotalCount} objects could not be imported`) +
         (failures !== undefined ? ': the completion report lists them' : '')
     }
     if (failures !== undefined) {

@@ -161,7 +161,7 @@ t.test('bad requests get the FSx error and change nothing', async (t) => {
     ['malformed task id', aws(tfs, ['fsx', 'cancel-data-repository-task', '--task-id', 'task-xyz-not-hex']), /BadRequest.*TaskId/],
     ['unknown type', create('--type', 'DEFRAGMENT', '--report', 'Enabled=false'), /BadRequest.*Type/],
     ['export outside every DRA', create('--type', 'EXPORT_TO_REPOSITORY', '--paths', 'elsewhere', '--report', 'Enabled=false'), /BadRequest.*elsewhere lies outside every data repository association/],
-    ['release', create('--type', 'RELEASE_DATA_FROM_FILESYSTEM', '--report', 'Enabled=false'), /UnsupportedOperation.*release/],
+    ['release outside every DRA', create('--type', 'RELEASE_DATA_FROM_FILESYSTEM', '--paths', 'elsewhere', '--report', 'Enabled=false'), /BadRequest.*elsewhere lies outside every data repository association/],
     ['path outside every DRA', create('--type', 'IMPORT_METADATA_FROM_REPOSITORY', '--paths', `s3://${BUCKET}/elsewhere/`, '--report', 'Enabled=false'), /BadRequest.*s3:\/\/tasks\/elsewhere\/ lies outside every data repository association/],
     ['a path that is no S3 path', create('--type', 'IMPORT_METADATA_FROM_REPOSITORY', '--paths', '/ns1/x', '--report', 'Enabled=false'), /BadRequest.*not an S3 path/],
     ['report without a path', create('--type', 'IMPORT_METADATA_FROM_REPOSITORY', '--report', 'Enabled=true'), /BadRequest.*Report: Path, Format/],

@@ -1,8 +1,8 @@
 /**
  * The request shapes of the data repository task operations, from botocore's fsx/2018-03-01 model
  * (spec/fsx-dra.md §16): lengths, patterns and enums as the model gives them; unknown fields are
- * refused. What the model allows but s3link cannot do (release, File Cache) passes here and
- * is refused by the task service with FSx's error for it.
+ * refused. What the model allows but s3link cannot do (File Cache's AUTO_RELEASE_DATA and
+ * CapacityToRelease) passes here and is refused by the task service with FSx's error for it.
  */
 import { z } from 'zod'
 import { TASK_TYPES, REPORT_FORMAT, REPORT_SCOPE } from '../../sync/task-record'
@@ -28,7 +28,8 @@ export const CreateDataRepositoryTask = z.object({
   Tags: Tags.optional(),
   CapacityToRelease: z.number().int().min(1).max(2147483647).optional(),
   ReleaseConfiguration: z.object({
-    DurationSinceLastAccess: z.object({ Unit: z.literal('DAYS').optional(), Value: z.number().int().min(0).max(2147483647).optional() }).strict().optional()
+    // The model marks both optional; FSx's documentation says each is required (§15).
+    DurationSinceLastAccess: z.object({ Unit: z.enum(['DAYS']), Value: z.number().int().min(0).max(2147483647) }).strict().optional()
   }).strict().optional()
 }).strict()
 

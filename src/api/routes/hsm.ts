@@ -18,12 +18,20 @@
  *        { path, ok: false, error, code }   a file that could not be exported (code: FSx's report code)
  *        { started: true }               wait: false: the last line; the archive goes on in the daemon
  *        { done: true, archived, failed, skipped, bytes, aborted? }   the last line
+ *   POST /api/hsm/release { paths }         → NDJSON (lfs hsm_release: exported, clean, closed files only):
+ *        { path, error, code? }          a path that cannot be walked
+ *        { path, refused, error }        a file not released: refused ∈ not-archived (never exported),
+ *                                        dirty, busy (open), lost, not-a-file (a named non-file only)
+ *        { path, ok: true, bytes }       a file is released (released exists archived)
+ *        { done: true, released, refused, failed, skipped, bytes, aborted? }   the last line
+ *                                        (skipped: released already; failed: paths in error)
  *
  * At most MAX_PATHS paths per call (the CLI splits longer lists). Validation errors are answered
  * before streaming starts (400); once streaming, failures are lines. A restore stops (`aborted`)
  * when its client disconnects or the API closes, so it never holds up the daemon's stop. An archive
  * is a request to export, as lfs hsm_archive's: it goes on when its client leaves (or never waited);
- * the API's close stops its walk and waits for the files in flight.
+ * the API's close stops its walk and waits for the files in flight. A release, like a restore,
+ * stops when its client leaves (the file in hand finishes): lfs hsm_release is synchronous.
  */
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
@@ -37,6 +45,7 @@ import { hsmStateText } from '../../namespace/hsm'
 import { restore, type RestoreEvent } from '../../content/restore'
 import type { TreeExport } from '../../sync/task-export'
 import { type ArchiveEvent, archive, archiveRoots } from '../../sync/task-archive'
+import { type HsmReleaseEvent, hsmRelease } from '../../sync/hsm-release'
 import { FsError } from '../../util/errors'
 
 export const MAX_PATHS = 10_000
@@ -99,6 +108,30 @@ export const hsmRoutes: FastifyPluginAsync<Options> = async (fastify, { filesyst
       }, (err: unknown) => {
         const aborted = abort.signal.aborted
         if (!aborted) log.error('hsm restore failed', { error: (err as Error).message, stack: (err as Error).stack })
+        out.end(JSON.stringify({ done: true, error: aborted ? String((abort.signal.reason as Error).message) : 'internal error (details are in the daemon log)' }) + '\n')
+      })
+      .finally(() => running.delete(abort))
+    return await reply.type('application/x-ndjson').send(out)
+  })
+
+  app.post('/api/hsm/release', { schema: { body: StateBody } }, async (request, reply) => {
+    const { paths } = request.body
+    const abort = new AbortController()
+    const out = new PassThrough()
+    out.on('error', () => undefined)
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort(new Error('the client disconnected')) })
+    const emit = async (event: HsmReleaseEvent): Promise<void> => {
+      if (!out.write(JSON.stringify(event) + '\n')) await once(out, 'drain', { signal: abort.signal })
+    }
+    running.add(abort)
+    const started = Date.now()
+    void hsmRelease(filesystem, paths, { signal: abort.signal, onEvent: emit })
+      .then((summary) => {
+        log.info('hsm release finished', { paths: paths.length, released: summary.released, refused: summary.refused, failed: summary.failed, skipped: summary.skipped, bytes: summary.bytes, aborted: summary.aborted === true, ms: Date.now() - started })
+        out.end(JSON.stringify(summary) + '\n')
+      }, (err: unknown) => {
+        const aborted = abort.signal.aborted
+        if (!aborted) log.error('hsm release failed', { error: (err as Error).message, stack: (err as Error).stack })
         out.end(JSON.stringify({ done: true, error: aborted ? String((abort.signal.reason as Error).message) : 'internal error (details are in the daemon log)' }) + '\n')
       })
       .finally(() => running.delete(abort))
