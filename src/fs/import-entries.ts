@@ -17,7 +17,7 @@
  */
 import { fsError, FsError } from '../util/errors'
 import type { Namespace, Transaction } from '../namespace/namespace'
-import { type Inode, type RemoteRef, isDir, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
+import { type Inode, type RemoteRef, isDir, permissionsOf, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
 import { IMPORTED_RELEASED } from '../namespace/hsm'
 import { hasLocalChanges } from './filesystem'
 import { nowNs } from '../namespace/clock'
@@ -130,7 +130,7 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
     inode.hsm = IMPORTED_RELEASED
     dropped.push(inode.ino)
   }
-  inode.remote = remote
+  inode.remote = { ...remote, perm: permissionsOf(inode) }
   tx.putInode(inode)
   return 'updated'
 }
@@ -159,7 +159,7 @@ function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): I
   })
   inode.mtimeNs = item.meta.mtimeNs ?? modified
   inode.atimeNs = item.meta.atimeNs ?? inode.mtimeNs
-  if (item.remote !== undefined) inode.remote = item.remote
+  if (item.remote !== undefined) inode.remote = { ...item.remote, perm: permissionsOf(inode) }
   if (directory) {
     inode.parent = dir.ino
     dir.nlink++
@@ -186,6 +186,8 @@ function applyMetadata (tx: Transaction, inode: Inode, item: ImportItem, content
   else if (contentChanged && item.remote !== undefined) inode.mtimeNs = BigInt(item.remote.modified) * NS_PER_MS
   const after = [inode.mode, inode.uid, inode.gid, inode.atimeNs, inode.mtimeNs]
   const changed = before.some((v, i) => v !== after[i])
+  // What S3 holds now is what the entry has: no chmod/chown of it left to export.
+  if (changed && inode.remote !== undefined) inode.remote = { ...inode.remote, perm: permissionsOf(inode) }
   if (changed || contentChanged) {
     inode.ctimeNs = nowNs()
     tx.putInode(inode)

@@ -49,7 +49,16 @@ export interface RemoteRef {
   size: number
   /** The object's LastModified, epoch ms. */
   modified: number
+  /**
+   * permissionsOf() the entry when the object was written or read: differing from the entry's now
+   * means a chmod/chown not yet exported (undefined for records older than this field: unknown).
+   */
+  perm?: string
 }
+
+/** What chmod and chown change of the metadata an object carries. */
+export const permissionsOf = (inode: { mode: number, uid: number, gid: number }): string =>
+  `${(inode.mode & 0o7777).toString(8)}:${inode.uid}:${inode.gid}`
 
 export interface InodeRecord {
   mode: number

@@ -17,7 +17,7 @@ import type { Associations } from '../dra/associations'
 import { type DraRecord, EVENT_TYPES, exportEvents } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import type { FileSystem } from '../fs/filesystem'
-import { type Inode, type RemoteRef, isDir, isReg, isSymlink } from '../namespace/inode'
+import { type Inode, type RemoteRef, isDir, isReg, isSymlink, permissionsOf } from '../namespace/inode'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, isReleased } from '../namespace/hsm'
 import { pathToKey } from '../repo/key-mapping'
 import { encodePosixMetadata } from '../repo/posix-metadata'
@@ -94,13 +94,14 @@ export class Exporter {
     if (inode.size > MAX_OBJECT_SIZE) return this.skip(entry, 'FileSizeTooLarge', 'the file is larger than 5 TiB')
     const snapshot = { size: inode.size, mtimeNs: inode.mtimeNs, ctimeNs: inode.ctimeNs }
     const metadata = encodePosixMetadata(inode)
+    const perm = permissionsOf(inode)
     let etag: string
     if (isDir(inode)) etag = (await putText(t, key, '', metadata)).etag
     else if (isSymlink(inode)) etag = (await putText(t, key, inode.target ?? '', metadata)).etag
     else if (this.contentUnchanged(inode, entry) && inode.remote !== undefined) etag = (await copyWithMetadata(t, inode.remote.key, key, metadata)).etag
     // Not released while it is read: the upload reads the content file by its path, outside any handle.
     else etag = (await this.o.filesystem.withContent(inode.ino, async () => await putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata))).etag
-    const remote: RemoteRef = { dra: dra.AssociationId, bucket: t.bucket, key, etag, size: inode.size, modified: Date.now() }
+    const remote: RemoteRef = { dra: dra.AssociationId, bucket: t.bucket, key, etag, size: inode.size, modified: Date.now(), perm }
     await this.markExported(entry.path, inode.ino, snapshot, remote)
     this.count('exported', inode.size)
     this.o.log.debug('exported', { path: entry.path, key, bytes: inode.size })

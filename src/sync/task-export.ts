@@ -5,8 +5,9 @@
  * Each path is walked (task-walk.ts, streamed) and every entry "created or modified since the last
  * export" is exported by the same Exporter automatic export uses, so objects, POSIX metadata and HSM
  * states are the same whoever exports:
- *   regular file      never exported, dirty (hasLocalChanges), or exported under another key
- *   directory/symlink no object recorded yet, or under another key (a marker / a target object)
+ *   regular file      never exported, dirty (hasLocalChanges), exported under another key, or
+ *                     chmod/chown since (a server-side copy with the new metadata, no upload)
+ *   directory/symlink no object recorded yet, under another key, or chmod/chown since
  * The DRA's own directory has no object. A hard link found again after its inode was exported in
  * this run is exported too: FSx exports each link in the task's paths as its own object (§12.2).
  *
@@ -23,7 +24,7 @@ import type { Associations } from '../dra/associations'
 import type { DraRecord } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import { type FileSystem, hasLocalChanges } from '../fs/filesystem'
-import { type Inode, isDir, isReg, isSymlink } from '../namespace/inode'
+import { type Inode, isDir, isReg, isSymlink, permissionsOf } from '../namespace/inode'
 import { pathToKey } from '../repo/key-mapping'
 import { describeS3Error } from '../repo/objects'
 import { MAX_OBJECT_SIZE } from '../repo/uploads'
@@ -76,6 +77,7 @@ export function needsExport (inode: Inode, at: { bucket: string, key: string }):
   if (!isReg(inode) && !isDir(inode) && !isSymlink(inode)) return false
   if (inode.remote === undefined) return true
   if (inode.remote.key !== at.key || inode.remote.bucket !== at.bucket) return true
+  if (inode.remote.perm !== undefined && inode.remote.perm !== permissionsOf(inode)) return true // chmod, chown
   return isReg(inode) && hasLocalChanges(inode)
 }
 
@@ -167,7 +169,8 @@ export class TreeExport {
     if (dra === undefined) return this.fail(path, 'InternalError', `${path} is no longer in a data repository association`)
     const problem = this.check(path, inode, dra)
     if (problem !== undefined) return this.fail(path, problem[0], problem[1])
-    const entry = { seq: 0, path, op: 'put' as const, content: true, queuedAt: Date.now() }
+    // Only changed content is uploaded; a chmod/chown or a rename of a clean file is a server-side copy.
+    const entry = { seq: 0, path, op: 'put' as const, content: hasLocalChanges(inode), queuedAt: Date.now() }
     for (let attempt = 1; ; attempt++) {
       let outcome
       try {

@@ -100,6 +100,16 @@ t.test('an export task exports what changed: bytes, FSx metadata, counters, HSM 
   t.match(moved.stderr, /SUCCEEDED, 3\/3 files/, 'moved, moved/e, moved/e/a.txt')
   t.equal(await body('p/moved/e/a.txt'), 'hello')
   t.ok((await keys()).includes('p/d/e/a.txt'), 'the old key stays')
+
+  // chmod and chown since the last export: the objects get the new metadata, nothing else is sent.
+  t.equal((await tfs.sh('chmod 600 ns1/b.txt && chown 7:8 ns1/moved/e')).code, 0)
+  const perms = await tfs.cli(['task', 'export', 'ns1', '--wait'])
+  t.equal(perms.code, 0, perms.stderr)
+  t.match(perms.stderr, /SUCCEEDED, 2\/2 files/, 'b.txt and moved/e')
+  t.match(await head('p/b.txt'), { 'file-permissions': '0100600', 'file-owner': '1000' })
+  t.match(await head('p/moved/e/'), { 'file-owner': '7', 'file-group': '8' })
+  t.equal(await body('p/b.txt'), 'worldmore\n', 'the same bytes')
+  t.match((await tfs.cli(['task', 'export', 'ns1', '--wait'])).stderr, /SUCCEEDED, 0\/0 files/, 'nothing left')
 })
 
 t.test('refused while automatic export is on; bad paths', async (t) => {
