@@ -122,3 +122,44 @@ t.test('kill -9 during a multipart upload: the file is in S3, whole, after the r
     await c.send(new HeadObjectCommand({ Bucket: 'midway', Key: 'm/big.bin' })).then((h) => h.ContentLength === 30_000_000, () => false), 60_000)
   t.equal(sha(Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'midway', Key: 'm/big.bin' }))).Body!.transformToByteArray())), local, 'with the bytes written')
 })
+
+t.test('a file changed while its upload is under way is exported again; /metrics counts exports, the queue and failures', async (t) => {
+  const { startProxy } = await import('../fixtures/proxy')
+  const s3 = await startS3(t, ['racing'])
+  const proxy = await startProxy(t, s3.port)
+  const c = new S3Client({
+    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
+  })
+  t.teardown(() => c.destroy())
+  const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
+  t.equal((await tfs.cli(['bucket', 'add', 'racing', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.cli(['dra', 'create', '/r', 's3://racing/r/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
+  const metrics = async (): Promise<string> =>
+    await (await fetch(tfs.apiUrl() + '/metrics', { headers: { authorization: `Bearer ${tfs.credentials().token}` } })).text()
+  const value = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+
+  const before = proxy.accepted
+  t.equal((await tfs.sh('head -c 20000000 /dev/urandom > r/big.bin')).code, 0)
+  await until('the upload is under way', async () => proxy.accepted > before, 10_000)
+  proxy.pause() // the first upload hangs halfway while the file changes
+  t.equal((await tfs.sh('echo tail >> r/big.bin')).code, 0)
+  const local = (await tfs.sh('sha256sum r/big.bin')).stdout.split(' ')[0]
+  const held = await metrics()
+  t.ok(value(held, 's3link_export_queue_depth') >= 1, 'the change waits in the queue')
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.ok(value(await metrics(), 's3link_export_oldest_queued_change_age_seconds') >= 1, 'and ages')
+  proxy.resume()
+  const object = async (): Promise<string> => sha(Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'racing', Key: 'r/big.bin' }))).Body!.transformToByteArray()))
+  await until('S3 holds the changed file', async () => await object().catch(() => '') === local, 60_000)
+  await until('clean', async () => /\(0x00000009\) exists archived/.test((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state r/big.bin')).stdout))
+  const after = await metrics()
+  t.equal(value(after, 's3link_export_queue_depth'), 0)
+  t.equal(value(after, 's3link_export_oldest_queued_change_age_seconds'), 0)
+  t.ok(value(after, 's3link_objects_exported_total{op="exported"}') >= 2, 'the first upload and the one after the change')
+  t.ok(value(after, 's3link_bytes_exported_total') >= 20_000_005, 'the bytes of the last upload at least')
+
+  const deep = ['d', 'e', 'f', 'g', 'h'].map((c) => c.repeat(250)).join('/') // its marker's key: 1,257 bytes
+  t.equal((await tfs.sh(`mkdir -p r/${deep}`)).code, 0)
+  await until('a key over 1,024 bytes is counted by its FSx code', async () => value(await metrics(), 's3link_export_failures_total{code="S3ExportPathSizeTooLong"}') >= 1)
+})
