@@ -18,6 +18,7 @@ import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
 import type { CacheHost } from '../content/cache'
+import { type Name, linkAdded, linkRemoved, linkMoved, indexedPaths } from '../namespace/links'
 
 /** Loads released files' content (src/content/loader.ts); absent until the daemon attaches one. */
 export interface Loader {
@@ -115,6 +116,26 @@ export class FileSystem {
 
   private async changed (tx: Transaction, change: NsChange): Promise<void> {
     if (this.listener !== undefined) await this.listener(tx, change)
+  }
+
+  /**
+   * The inode's content or permissions changed: every name of it shows the change, so each is
+   * reported (hard links export as independent objects, all updated: spec/fsx-dra.md §12.2).
+   */
+  private async changedInode (tx: Transaction, inode: Inode, kind: 'content' | 'meta', path?: string): Promise<void> {
+    if (this.listener === undefined) return
+    for (const p of await this.pathsOf(inode, path)) await this.changed(tx, { kind, path: p })
+  }
+
+  /**
+   * Every current path of an inode: the one the caller knows for a file with one name, all of its
+   * names for a hard-linked one (src/namespace/links.ts). Paths as committed: inside a transaction,
+   * its own changes are not seen yet.
+   */
+  async pathsOf (inode: Inode, known?: string): Promise<string[]> {
+    const paths = isDir(inode) || inode.nlink < 2 ? [] : await indexedPaths(this.ns, inode.ino)
+    if (known !== undefined && !paths.includes(known)) paths.push(known)
+    return paths
   }
 
   /**
@@ -292,7 +313,7 @@ export class FileSystem {
     const inode = tx.newInode({
       mode, uid: who.uid, gid: inheritGid ? dir.gid : who.gid, nlink: isDirMode(mode) ? 2 : 1, size: 0, rdev: 0, ...extra
     })
-    if (isDirMode(mode)) inode.parent = dir.ino
+    if (isDirMode(mode)) { inode.parent = dir.ino; inode.name = name }
     tx.link(dir.ino, name, inode)
     if (isDirMode(mode)) dir.nlink++
     touchDir(tx, dir, inode.ctimeNs)
@@ -419,7 +440,7 @@ export class FileSystem {
         const inode = await this.ns.get(h.ino)
         await this.ns.mutate(async (tx) => {
           tx.putInode(inode)
-          if (inode.nlink > 0) await this.changed(tx, { kind: 'content', path: path ?? h.path })
+          if (inode.nlink > 0) await this.changedInode(tx, inode, 'content', path ?? h.path)
         })
       } else {
         await this.ns.flush([h.ino])
@@ -477,7 +498,7 @@ export class FileSystem {
         this.markDirtyContent(inode)
         tx.putInode(inode)
         // Through a handle, the close reports it; by path (truncate(1)) nothing else will.
-        if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changed(tx, { kind: 'content', path })
+        if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changedInode(tx, inode, 'content', path)
       })
     } finally {
       if (grow > 0) this.space?.unreserve(grow)
@@ -510,7 +531,7 @@ export class FileSystem {
       change(inode, now)
       inode.ctimeNs = now
       tx.putInode(inode)
-      if (exported) await this.changed(tx, { kind: 'meta', path })
+      if (exported) await this.changedInode(tx, inode, 'meta', path)
     })
   }
 
@@ -523,8 +544,10 @@ export class FileSystem {
       if (isDir(inode)) throw fsError('EISDIR', `${name} is a directory`)
       tx.unlink(dir.ino, name)
       touchDir(tx, dir, nowNs())
+      await this.keepRemote(tx, inode, path)
+      const gone = await this.dropLink(tx, inode, { parent: dir.ino, name })
       await this.changed(tx, { kind: 'removed', path })
-      return await this.dropLink(tx, inode)
+      return gone
     })
     if (gone !== undefined) await this.content.remove(gone)
   }
@@ -546,13 +569,14 @@ export class FileSystem {
         tx.unlink(dir.ino, name)
         dir.nlink--
         touchDir(tx, dir, nowNs())
-        await this.dropLink(tx, inode)
+        await this.dropLink(tx, inode, { parent: dir.ino, name })
         return 'removed'
       }
       if (inode.remote === undefined || (etag !== undefined && inode.remote.etag !== etag) || hasLocalChanges(inode)) return 'kept'
       tx.unlink(dir.ino, name)
       touchDir(tx, dir, nowNs())
-      gone = await this.dropLink(tx, inode)
+      await this.keepRemote(tx, inode, path)
+      gone = await this.dropLink(tx, inode, { parent: dir.ino, name })
       return 'removed'
     })
     this.loader?.cancel(gone ?? -1)
@@ -561,10 +585,22 @@ export class FileSystem {
   }
 
   /**
+   * A name of a hard-linked file goes while others stay: the file's object in S3 (remote.key, what a
+   * release loads from and metadata-only exports copy) may be this name's, which is about to be
+   * deleted. Its other names are exported first (queued before the deletion, which waits for earlier
+   * puts), so the file's object is one of theirs by then. Called before the name is dropped.
+   */
+  private async keepRemote (tx: Transaction, inode: Inode, gone: string): Promise<void> {
+    if (isDir(inode) || inode.nlink < 2 || inode.remote === undefined) return
+    for (const p of await this.pathsOf(inode)) if (p !== gone) await this.changed(tx, { kind: 'meta', path: p })
+  }
+
+  /**
    * One name of inode is gone. Returns the inode number whose content file must be deleted after
    * the commit, if this was the last name and nobody has it open.
    */
-  private async dropLink (tx: Transaction, inode: Inode): Promise<number | undefined> {
+  private async dropLink (tx: Transaction, inode: Inode, gone: Name): Promise<number | undefined> {
+    await linkRemoved(tx, this.ns.store, inode, gone)
     inode.nlink = isDir(inode) ? 0 : inode.nlink - 1
     inode.ctimeNs = nowNs()
     if (inode.nlink > 0) { tx.putInode(inode); return undefined }
@@ -588,19 +624,21 @@ export class FileSystem {
       dir.nlink--
       touchDir(tx, dir, nowNs())
       await this.changed(tx, { kind: 'removed', path })
-      await this.dropLink(tx, inode)
+      await this.dropLink(tx, inode, { parent: dir.ino, name })
     })
   }
 
   async link (existing: string, path: string): Promise<void> {
     await this.ns.mutate(async (tx) => {
-      const inode = await this.resolve(existing)
+      const src = await this.parentOf(existing)
+      const inode = await this.child(src.dir, src.name)
       if (isDir(inode)) throw fsError('EPERM', 'hard links to directories are not allowed')
       const { dir, name } = await this.parentOf(path)
       if (await this.ns.lookup(dir.ino, name) !== undefined) throw fsError('EEXIST', `${name} exists`)
       tx.link(dir.ino, name, inode)
       const now = nowNs()
       inode.nlink++
+      linkAdded(tx, inode, { parent: src.dir.ino, name: src.name }, { parent: dir.ino, name })
       inode.ctimeNs = now
       tx.putInode(inode)
       touchDir(tx, dir, now)
@@ -630,7 +668,8 @@ export class FileSystem {
           if (!await this.ns.isEmptyDir(target.ino)) throw fsError('ENOTEMPTY', `${dst.name} is not empty`)
           dst.dir.nlink--
         }
-        drop = await this.dropLink(tx, target)
+        await this.keepRemote(tx, target, to)
+        drop = await this.dropLink(tx, target, { parent: dst.dir.ino, name: dst.name })
       }
       tx.unlink(src.dir.ino, src.name)
       tx.link(dst.dir.ino, dst.name, inode)
@@ -639,6 +678,8 @@ export class FileSystem {
         dst.dir.nlink++
         inode.parent = dst.dir.ino
       }
+      if (isDir(inode)) inode.name = dst.name
+      else linkMoved(tx, inode, { parent: src.dir.ino, name: src.name }, { parent: dst.dir.ino, name: dst.name })
       inode.ctimeNs = now
       tx.putInode(inode)
       touchDir(tx, src.dir, now)

@@ -162,6 +162,7 @@ function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): I
   if (item.remote !== undefined) inode.remote = { ...item.remote, perm: permissionsOf(inode) }
   if (directory) {
     inode.parent = dir.ino
+    inode.name = name
     dir.nlink++
   } else {
     if (item.type === 'file') inode.hsm = IMPORTED_RELEASED

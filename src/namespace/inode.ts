@@ -28,6 +28,11 @@ export interface Inode {
   target?: string
   /** A directory's parent (directories have exactly one), so renames can refuse to create cycles. */
   parent?: number
+  /**
+   * A directory's name in its parent, so its path is rebuilt from the parent chain (the paths of a
+   * hard-linked file, src/namespace/links.ts). Absent on directories made before it was recorded.
+   */
+  name?: string
   /** HSM state flags (hsm.ts); absent = 0x0. */
   hsm?: number
   /** The S3 object this entry was imported from or last exported to. */
@@ -72,6 +77,7 @@ export interface InodeRecord {
   ctime: string
   target?: string
   parent?: number
+  name?: string
   hsm?: number
   remote?: RemoteRef
   /** localBytes() of this record, counted in meta:local-bytes (absent: written before counting). */
@@ -113,6 +119,7 @@ export function encodeInode (inode: Inode): InodeRecord {
   }
   if (inode.target !== undefined) record.target = inode.target
   if (inode.parent !== undefined) record.parent = inode.parent
+  if (inode.name !== undefined) record.name = inode.name
   if (inode.hsm !== undefined && inode.hsm !== 0) record.hsm = inode.hsm
   if (inode.remote !== undefined) record.remote = inode.remote
   return record
@@ -133,6 +140,7 @@ export function decodeInode (ino: number, r: InodeRecord): Inode {
   }
   if (r.target !== undefined) inode.target = r.target
   if (r.parent !== undefined) inode.parent = r.parent
+  if (r.name !== undefined) inode.name = r.name
   if (r.hsm !== undefined) inode.hsm = r.hsm
   if (r.remote !== undefined) inode.remote = r.remote
   if (r.local !== undefined) inode.counted = r.local

@@ -12,6 +12,9 @@
  *   ino:<ino16>                → InodeRecord     one inode: type+mode, owner, size, times, nlink, target
  *   dirent:<parent16>/<name>   → DirentRecord    one directory entry: child inode and its type bits
  *   xattr:<ino16>/<name>       → string          one extended attribute, value in base64
+ *   links:<ino16>/<parent16>/<name> → 1          one name of a non-directory with two or more names (hard
+ *                                                links): kept in the batch that changes its dirents, so
+ *                                                every path of a file is found (src/namespace/links.ts)
  *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
  *   local:<ino16>              → number          inode whose content is local (its `local` bytes > 0): what
  *                                                the bounded cache may release (src/content/cache.ts)
@@ -46,12 +49,15 @@ export const inodeKey = (ino: number): string => `ino:${inoHex(ino)}`
 export const direntKey = (parent: number, name: string): string => `dirent:${inoHex(parent)}/${name}`
 export const xattrKey = (ino: number, name: string): string => `xattr:${inoHex(ino)}/${name}`
 export const orphanKey = (ino: number): string => `orphan:${inoHex(ino)}`
+/** Names never contain '/', so the parent is the fixed-width part after the first '/'. */
+export const linkKey = (ino: number, parent: number, name: string): string => `links:${inoHex(ino)}/${inoHex(parent)}/${name}`
 
 /** Bounds of the range holding every key `<prefix>/…` for one inode. */
 export interface Range { gt: string, lt: string }
 const childRange = (prefix: string): Range => ({ gt: `${prefix}/`, lt: `${prefix}0` })
 export const direntRange = (parent: number): Range => childRange(`dirent:${inoHex(parent)}`)
 export const xattrRange = (ino: number): Range => childRange(`xattr:${inoHex(ino)}`)
+export const linkRange = (ino: number): Range => childRange(`links:${inoHex(ino)}`)
 export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
 export const localKey = (ino: number): string => `local:${inoHex(ino)}`
 export const localRange: Range = { gt: 'local:', lt: 'local;' }
@@ -90,6 +96,12 @@ export const exportPathKey = (path: string): string => `expp:${path}`
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {
   return key.slice(key.indexOf('/') + 1)
+}
+
+/** The directory and name of a key built by linkKey. */
+export function linkName (key: string): { parent: number, name: string } {
+  const rest = childName(key)
+  return { parent: parseInt(rest.slice(0, 16), 16), name: rest.slice(17) }
 }
 
 export function orphanIno(key: string): number {
