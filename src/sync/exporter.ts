@@ -98,7 +98,7 @@ export class Exporter {
     let etag: string
     if (isDir(inode)) etag = (await putText(t, key, '', metadata)).etag
     else if (isSymlink(inode)) etag = (await putText(t, key, inode.target ?? '', metadata)).etag
-    else if (this.contentUnchanged(inode, entry) && inode.remote !== undefined) etag = (await copyWithMetadata(t, inode.remote.key, key, metadata)).etag
+    else if (this.contentUnchanged(inode, entry, key) && inode.remote !== undefined) etag = (await copyWithMetadata(t, inode.remote.key, key, metadata)).etag
     // Not released while it is read: the upload reads the content file by its path, outside any handle.
     else etag = (await this.o.filesystem.withContent(inode.ino, async () => await putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata))).etag
     const remote: RemoteRef = { dra: dra.AssociationId, bucket: t.bucket, key, etag, size: inode.size, modified: Date.now(), perm }
@@ -109,9 +109,12 @@ export class Exporter {
   }
 
   /** The object under remote.key already has this content: only metadata or the key changes. */
-  private contentUnchanged (inode: Inode, entry: ExportEntry): boolean {
+  private contentUnchanged (inode: Inode, entry: ExportEntry, key: string): boolean {
     if (!isReg(inode) || inode.remote === undefined) return false
     if (isReleased(inode.hsm)) return true
+    // A hard-linked file's object may be another name's, which a rename over that name may be
+    // replacing right now: its local content is the sure source.
+    if (inode.nlink > 1 && inode.remote.key !== key) return false
     const hsm = inode.hsm ?? 0
     return !entry.content && (hsm & HS_ARCHIVED) !== 0 && (hsm & HS_DIRTY) === 0
   }
