@@ -81,6 +81,8 @@ interface Handle {
   fd?: Promise<number>
   /** Written through (or created by) this handle: its close is a content change. */
   wrote?: boolean
+  /** Written since its content change was last queued (by a flush). */
+  unqueued?: boolean
 }
 
 /**
@@ -159,6 +161,7 @@ export class FileSystem {
   }
 
   private markWriter (h: Handle): void {
+    h.unqueued = true
     if (h.wrote === true) return
     h.wrote = true
     this.writers.set(h.ino, (this.writers.get(h.ino) ?? 0) + 1)
@@ -413,9 +416,23 @@ export class FileSystem {
     }
   }
 
-  /** close(2): what was written is saved (to the page cache) before close returns. */
-  async flush (fh: number): Promise<void> {
-    await this.ns.flush([this.handle(fh).ino])
+  /**
+   * close(2): what was written is saved before close returns, and so is its export. The kernel
+   * sends RELEASE only after close(2) has returned (and never, if the daemon dies first), so
+   * queueing the export at release alone could lose it to a kill -9 right after a close.
+   */
+  async flush (fh: number, path?: string): Promise<void> {
+    const h = this.handle(fh)
+    if (h.unqueued !== true) {
+      await this.ns.flush([h.ino])
+      return
+    }
+    h.unqueued = false
+    const inode = await this.ns.get(h.ino)
+    await this.ns.mutate(async (tx) => {
+      tx.putInode(inode)
+      if (inode.nlink > 0) await this.changedInode(tx, inode, 'content', path ?? h.path)
+    })
   }
 
   async fsync (fh: number, dataOnly: boolean): Promise<void> {
