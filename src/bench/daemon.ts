@@ -20,6 +20,8 @@ export interface Memory { rssKiB: number, hwmKiB: number, anonKiB: number, fileK
 export class BenchFs {
   daemon?: ChildProcess
   private readonly unregister: () => void
+  private stopping?: Promise<number | null>
+  private destroying?: Promise<void>
 
   constructor (readonly dir: string, readonly name: string) {
     this.unregister = onCleanup(() => this.destroy())
@@ -119,28 +121,42 @@ export class BenchFs {
     return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime (fields 14, 15 of stat(5)), in clock ticks
   }
 
-  /** SIGTERM (the daemon unmounts and exits), SIGKILL after 30 s; then no mount may be left. */
-  async stop (): Promise<number | null> {
+  /**
+   * SIGTERM (the daemon drains its export queue for up to 10 s, unmounts and exits), SIGKILL after
+   * 30 s, or after 5 s once the benchmark is aborted; then no mount may be left. Callers at the same
+   * time (the cleanup list and the section's own `finally`) share one stop.
+   */
+  stop (): Promise<number | null> {
+    this.stopping ??= this.stopNow().finally(() => { this.stopping = undefined })
+    return this.stopping
+  }
+
+  private async stopNow (): Promise<number | null> {
     const child = this.daemon
-    this.daemon = undefined
     let code: number | null = null
     if (child !== undefined) {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
         child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+        const timer = setTimeout(() => child.kill('SIGKILL'), proc.aborted ? 5000 : 30_000)
         code = await exited
         clearTimeout(timer)
       } else {
         code = child.exitCode
       }
     }
+    this.daemon = undefined
     if ((await mountsUnder(this.mountpoint)).length > 0) await run('fusermount', ['-uz', this.mountpoint], { cleanup: true })
     return code
   }
 
   /** Stops the daemon and deletes everything of this file system (never through a live mount). */
-  async destroy (): Promise<void> {
+  destroy (): Promise<void> {
+    this.destroying ??= this.destroyNow()
+    return this.destroying
+  }
+
+  private async destroyNow (): Promise<void> {
     this.unregister()
     await this.stop()
     const keep = process.env.S3LINK_BENCH_KEEP_LOGS

@@ -20,16 +20,22 @@
  *      import rate against a raw ListObjectsV2, peak RSS (`import`); `ls -l` and `find` of an
  *      imported 10,000-entry directory against local disk (`lsimport`); cold `dd` of a released
  *      file against a raw GetObject, and time to first byte at offsets 0 and 900 MiB (`coldread`).
+ *   6. export (export.ts): a DRA with automatic export on its own embedded S3 server: a 1 GiB file
+ *      from close until its object is complete, against lib-storage's Upload of the same file
+ *      (`exportbig`); 1,000 files of 4 KiB until all are in S3, against 4 KiB PUTs 16 in flight
+ *      (`exportsmall`); dd into the DRA while a backlog of small-file exports drains, against the
+ *      same dd into a directory outside any DRA (`exportload`). `export` selects all three.
  *   Sections 1-3 run REPEAT times per side, alternating local and s3link; the best figure is kept.
  *
  * Environment:
  *   S3LINK_BENCH_SCALE=0.1     scale every size (1 GiB, 10,000 files, 1,000,000 files, 100,000 objects) by this
- *   S3LINK_BENCH_ONLY=seq,small,untar,many,import,lsimport,coldread   run only these sections
+ *   S3LINK_BENCH_ONLY=seq,small,untar,many,import,lsimport,coldread,export   run only these sections
+ *                              (export = exportbig,exportsmall,exportload)
  *   S3LINK_BENCH_IMPORT=task|automatic   how section 5 imports (default: an import task if the CLI has one)
  *   S3LINK_BENCH_DIR=DIR       where the temp root goes (default os.tmpdir())
  *   S3LINK_BENCH_JSON=FILE     where the JSON results go (default $TMPDIR/s3link-bench-<time>.json)
  *   S3LINK_BENCH_PROFILE=DIR   run the daemons with --cpu-prof, profiles written to DIR (kept)
- *   S3LINK_BENCH_REPEAT=2      sections 1-3 and the cold read run this many times per side, alternating; best kept
+ *   S3LINK_BENCH_REPEAT=2      sections 1-3, the cold read and the export sections run this many times per side, alternating; best kept
  *   S3LINK_BENCH_DU_DIRS=150   how many 1000-file dirs `du -s` stats in section 4 (0: skip)
  *   S3LINK_BENCH_FULL_FIND=0   skip `find . | wc -l` over the whole 1M-file tree
  *   S3LINK_BENCH_DAEMON_ARGS='--trace-gc'   extra node options for the daemons (diagnosis)
@@ -43,9 +49,10 @@ import { BenchFs, REPO } from './daemon'
 import { Report } from './report'
 import { dirName } from './populate'
 import { importBenchmarks } from './import'
+import { exportBenchmarks } from './export'
 
 const SCALE = Number(process.env.S3LINK_BENCH_SCALE ?? '1')
-const ONLY = new Set((process.env.S3LINK_BENCH_ONLY ?? 'seq,small,untar,many,import,lsimport,coldread').split(',').map((s) => s.trim()))
+const ONLY = new Set((process.env.S3LINK_BENCH_ONLY ?? 'seq,small,untar,many,import,lsimport,coldread,export').split(',').map((s) => s.trim()))
 const PROFILE_DIR = process.env.S3LINK_BENCH_PROFILE
 const EXTRA_DAEMON_ARGS = (process.env.S3LINK_BENCH_DAEMON_ARGS ?? '').split(' ').filter((a) => a !== '')
 const FULL_FIND = process.env.S3LINK_BENCH_FULL_FIND !== '0'
@@ -367,6 +374,10 @@ async function main (): Promise<void> {
 
   if (ONLY.has('import') || ONLY.has('lsimport') || ONLY.has('coldread')) {
     await importBenchmarks({ root, local, report, only: ONLY, scale: SCALE, daemonArgs: daemonArgs(), log })
+  }
+
+  if (['export', 'exportbig', 'exportsmall', 'exportload'].some((name) => ONLY.has(name))) {
+    await exportBenchmarks({ root, local, report, only: ONLY, scale: SCALE, daemonArgs: daemonArgs(), log })
   }
 
   report.info.totalSeconds = (Date.now() - started) / 1000

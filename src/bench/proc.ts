@@ -4,7 +4,7 @@
  * that runs on normal exit, on failure and on Ctrl-C / SIGTERM.
  */
 import fs from 'node:fs'
-import { execFile, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 
 /** Set once a stop signal arrived: no new child is started after that. */
 export let aborted = false
@@ -18,32 +18,44 @@ const active = new Set<ChildProcess>()
 
 export interface RunResult { code: number, stdout: string, stderr: string, seconds: number }
 
+function killGroup (child: ChildProcess, signal: NodeJS.Signals): void {
+  try { process.kill(-(child.pid as number), signal) } catch { child.kill(signal) }
+}
+
 /**
  * Runs a program; never rejects. `seconds` is the wall time from spawn to exit. After a stop signal
- * only cleanup commands (`cleanup: true`) still run.
+ * only cleanup commands (`cleanup: true`) still run. The child gets its own process group, killed
+ * whole (on timeout, in killActive): a `bash -c` leaves no dd or python3 behind writing into a
+ * mount, and a Ctrl-C in the terminal reaches only the benchmark, which stops its children itself.
  */
 export function run (file: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, cleanup?: boolean } = {}): Promise<RunResult> {
   if (aborted && opts.cleanup !== true) return Promise.resolve({ code: 130, stdout: '', stderr: 'benchmark aborted', seconds: 0 })
   return new Promise((resolve) => {
     const start = process.hrtime.bigint()
-    const child = execFile(file, args, {
-      cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000, encoding: 'utf8'
-    }, (err, stdout, stderr) => {
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.timeoutMs ?? 600_000)
+    const done = (code: number, error = ''): void => {
+      clearTimeout(timer)
       active.delete(child)
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
-      resolve({ code, stdout, stderr, seconds })
-    })
+      resolve({ code, stdout, stderr: stderr + error, seconds: Number(process.hrtime.bigint() - start) / 1e9 })
+    }
+    child.once('error', (err) => done(127, String(err)))
+    child.once('close', (code) => done(code ?? 1))
     active.add(child)
   })
 }
 
+/** SIGTERM to the process group of every running child, SIGKILL after 5 s; resolves once all exited. */
 async function killActive (): Promise<void> {
   await Promise.all([...active].map((child) => new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
     child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+    killGroup(child, 'SIGTERM')
+    setTimeout(() => killGroup(child, 'SIGKILL'), 5000).unref()
   })))
 }
 
@@ -82,19 +94,25 @@ export function cleanupAll (): Promise<void> {
   return cleaning
 }
 
-/** On Ctrl-C, SIGTERM or SIGHUP: clean up, then exit 130/143/129. A second signal is ignored. */
+/**
+ * On Ctrl-C, SIGTERM or SIGHUP: clean up, then exit 130/143/129; on an uncaught exception or
+ * rejection: the same, exit 1 (Node's default would exit at once, leaving the daemons mounted).
+ * A second signal is ignored.
+ */
 export function installSignalHandlers (): void {
-  const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
   let stopping = false
-  for (const signal of Object.keys(codes)) {
-    process.on(signal, () => {
-      if (stopping) return
-      stopping = true
-      aborted = true
-      process.stderr.write(`\n${signal}: stopping the benchmark and cleaning up…\n`)
-      cleanupAll().finally(() => process.exit(codes[signal]))
-    })
+  const stop = (why: string, code: number): void => {
+    if (stopping) return
+    stopping = true
+    aborted = true
+    process.stderr.write(`\n${why}: stopping the benchmark and cleaning up…\n`)
+    cleanupAll().finally(() => process.exit(code))
   }
+  const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
+  for (const signal of Object.keys(codes)) process.on(signal, () => stop(signal, codes[signal]))
+  const crash = (err: unknown): void => stop(`uncaught ${(err as Error)?.stack ?? String(err)}`, 1)
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
 }
 
 /** Mount points listed in /proc/mounts at or under dir. */

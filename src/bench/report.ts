@@ -56,6 +56,19 @@ export class Report {
     })
   }
 
+  /**
+   * A duration whose goal is a bound on the slowdown (at most maxTimes the reference's time); the
+   * ratio stays reference/s3link like every duration, so a goal of 1.2× reads "ratio ≥ 0.83".
+   */
+  slowdown (section: string, figure: string, s3link: number, local: number, maxTimes: number, note?: string): void {
+    this.rows.push({
+      section, figure, unit: 's', s3link, local, ratio: local / s3link, reference: this.refs.get(section)?.[0],
+      goal: `≤ ${maxTimes}× ${this.refName(section)}'s time`,
+      met: s3link <= maxTimes * local,
+      note
+    })
+  }
+
   /** An absolute figure of s3link alone, with an upper bound as goal (or none). */
   absolute (section: string, figure: string, unit: string, s3link: number, max?: number, strict = false, note?: string): void {
     this.rows.push({

@@ -18,6 +18,7 @@ export class BenchS3 {
   endpoint = ''
   private child?: ChildProcess
   private readonly unregister: () => void
+  private stopping?: Promise<void>
 
   constructor (readonly dir: string, readonly bucket: string) {
     this.unregister = onCleanup(() => this.stop())
@@ -98,16 +99,22 @@ export class BenchS3 {
     return (Date.now() - start) / 1000
   }
 
-  /** SIGTERM (the server closes), SIGKILL after 10 s. */
-  async stop (): Promise<void> {
+  /** SIGTERM (the server closes), SIGKILL after 10 s. Callers at the same time share one stop. */
+  stop (): Promise<void> {
+    this.stopping ??= this.stopNow().finally(() => { this.stopping = undefined })
+    return this.stopping
+  }
+
+  private async stopNow (): Promise<void> {
     this.unregister()
     const child = this.child
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
     this.child = undefined
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
   }
 }

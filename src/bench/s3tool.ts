@@ -3,21 +3,30 @@
  * that the benchmark's own event loop never carries measured traffic. One operation per call, its
  * result as one JSON line on stdout:
  *
- *   put       N small objects PREFIX/dNN/fNNNNNN with bounded parallelism (populating, not a figure)
+ *   put       N small objects PREFIX/dNN/fNNNNNN with bounded parallelism (populating; with BYTES
+ *             bodies, the small-file export's reference)
+ *   upload    one local file through lib-storage's Upload with a given part size and queue size,
+ *             as export uploads a big file (its reference)
  *   putbig    one object of MIB MiB whose every MiB starts with its index (readers can check where
  *             their bytes came from), then server-side copies of it
- *   list      ListObjectsV2 over a prefix, every page: the raw listing rate (the import's reference)
+ *   list      ListObjectsV2 over a prefix, every page: the raw listing rate (the import's reference);
+ *             also counts the listed bytes
  *   listhead  the same listing plus a HEAD per object, 32 in flight with one page of lookahead, as
  *             the batch import does minus the namespace: where an import's time goes
  *   get       GetObject of one key, streamed to nowhere: the raw GET throughput (the cold read's
- *             reference)
+ *             reference); with md5, the body's MD5 too (checks what export wrote)
+ *
+ * Every result carries `cpuSeconds`, this process's user + system CPU time.
  *
  * The client is built as the daemon builds it for a bucket of cloud "other" (path style, checksums
  * only when required), so both sides talk to the server the same way.
  */
 import http from 'node:http'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
 import { mapLimit } from '../util/pool'
 
 export const MiB = 1 << 20
@@ -25,11 +34,12 @@ export const MiB = 1 << 20
 interface Common { endpoint: string, bucket: string, inFlight?: number }
 
 export type S3ToolOp =
-  | Common & { op: 'put', prefix: string, dirs: number, perDir: number }
+  | Common & { op: 'put', prefix: string, dirs: number, perDir: number, bytes?: number }
+  | Common & { op: 'upload', key: string, file: string, partSize: number, queueSize: number }
   | Common & { op: 'putbig', key: string, mib: number, copies: string[] }
   | Common & { op: 'list', prefix: string, delimiter?: string }
   | Common & { op: 'listhead', prefix: string }
-  | Common & { op: 'get', key: string }
+  | Common & { op: 'get', key: string, md5?: boolean }
 
 /** An operation without the server's address (the caller adds it). */
 export type S3ToolRequest = { [K in S3ToolOp['op']]: Omit<Extract<S3ToolOp, { op: K }>, 'endpoint' | 'bucket'> }[S3ToolOp['op']]
@@ -55,10 +65,26 @@ const seconds = (start: bigint): number => Number(process.hrtime.bigint() - star
 async function put (c: S3Client, o: Extract<S3ToolOp, { op: 'put' }>): Promise<object> {
   const start = process.hrtime.bigint()
   const keys = Array.from({ length: o.dirs * o.perDir }, (_, i) => fileKey(o.prefix, Math.floor(i / o.perDir), i % o.perDir))
+  const body = o.bytes === undefined ? undefined : crypto.randomBytes(o.bytes)
   await mapLimit(keys, o.inFlight ?? 64, async (key) => {
-    await c.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: key.slice(-7) + '\n' }))
+    await c.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: body ?? key.slice(-7) + '\n' }))
   })
   return { objects: keys.length, seconds: seconds(start) }
+}
+
+/** As src/repo/uploads.ts putFile sends a file above one part (minus the POSIX metadata). */
+async function upload (c: S3Client, o: Extract<S3ToolOp, { op: 'upload' }>): Promise<object> {
+  const start = process.hrtime.bigint()
+  const { size } = await fs.promises.stat(o.file)
+  const up = new Upload({
+    client: c,
+    params: { Bucket: o.bucket, Key: o.key, Body: fs.createReadStream(o.file, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) },
+    partSize: o.partSize,
+    queueSize: o.queueSize,
+    leavePartsOnError: false
+  })
+  const out = await up.done() as { ETag?: string }
+  return { bytes: size, seconds: seconds(start), etag: out.ETag }
 }
 
 /** MiB i of the big object: one random MiB with i in its first 8 bytes (little-endian). */
@@ -83,11 +109,12 @@ async function putBig (c: S3Client, o: Extract<S3ToolOp, { op: 'putbig' }>): Pro
   return { bytes: o.mib * MiB, objects: 1 + o.copies.length, seconds: seconds(start) }
 }
 
-async function * pages (c: S3Client, bucket: string, prefix: string, delimiter?: string): AsyncGenerator<{ keys: string[], prefixes: number }> {
+async function * pages (c: S3Client, bucket: string, prefix: string, delimiter?: string): AsyncGenerator<{ keys: string[], bytes: number, prefixes: number }> {
   let token: string | undefined
   do {
     const page = await c.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: 1000 }))
-    yield { keys: (page.Contents ?? []).map((o) => o.Key ?? ''), prefixes: page.CommonPrefixes?.length ?? 0 }
+    const contents = page.Contents ?? []
+    yield { keys: contents.map((o) => o.Key ?? ''), bytes: contents.reduce((n, o) => n + (o.Size ?? 0), 0), prefixes: page.CommonPrefixes?.length ?? 0 }
     token = page.IsTruncated === true ? page.NextContinuationToken : undefined
   } while (token !== undefined)
 }
@@ -95,14 +122,16 @@ async function * pages (c: S3Client, bucket: string, prefix: string, delimiter?:
 async function list (c: S3Client, o: Extract<S3ToolOp, { op: 'list' }>): Promise<object> {
   const start = process.hrtime.bigint()
   let objects = 0
+  let bytes = 0
   let prefixes = 0
   let calls = 0
   for await (const page of pages(c, o.bucket, o.prefix, o.delimiter)) {
     objects += page.keys.length
+    bytes += page.bytes
     prefixes += page.prefixes
     calls++
   }
-  return { objects, prefixes, calls, seconds: seconds(start) }
+  return { objects, bytes, prefixes, calls, seconds: seconds(start) }
 }
 
 async function listHead (c: S3Client, o: Extract<S3ToolOp, { op: 'listhead' }>): Promise<object> {
@@ -131,9 +160,13 @@ async function get (c: S3Client, o: Extract<S3ToolOp, { op: 'get' }>): Promise<o
   const start = process.hrtime.bigint()
   const out = await c.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }))
   const firstByte = seconds(start)
+  const hash = o.md5 === true ? crypto.createHash('md5') : undefined
   let bytes = 0
-  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) bytes += chunk.byteLength
-  return { bytes, seconds: seconds(start), firstByte }
+  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+    bytes += chunk.byteLength
+    hash?.update(chunk)
+  }
+  return { bytes, seconds: seconds(start), firstByte, md5: hash?.digest('hex') }
 }
 
 async function main (op: S3ToolOp): Promise<object> {
@@ -141,6 +174,7 @@ async function main (op: S3ToolOp): Promise<object> {
   try {
     switch (op.op) {
       case 'put': return await put(c, op)
+      case 'upload': return await upload(c, op)
       case 'putbig': return await putBig(c, op)
       case 'list': return await list(c, op)
       case 'listhead': return await listHead(c, op)
@@ -153,7 +187,8 @@ async function main (op: S3ToolOp): Promise<object> {
 
 if (require.main === module) {
   main(JSON.parse(process.argv[2] ?? '{}') as S3ToolOp).then((r) => {
-    process.stdout.write(JSON.stringify(r) + '\n')
+    const cpu = process.cpuUsage()
+    process.stdout.write(JSON.stringify({ ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6 }) + '\n')
   }, (err: unknown) => {
     process.stderr.write(`s3tool failed: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
