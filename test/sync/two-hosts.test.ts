@@ -46,5 +46,11 @@ t.test('written on one host, seen on the other', async (t) => {
   const afterB = (await b.sh(TREE)).stdout
   await until('host A sees B\'s rename, delete and new file', async () => (await a.sh(TREE)).stdout === afterB)
   t.equal((await a.sh('cat team/b.txt')).stdout, 'from b\n')
-  t.notOk((await a.sh('test -e team/src/lib')).code === 0, 'the old name is gone on A')
+  const stillThere = (await a.sh('test -e team/src/lib')).code === 0
+  if (stillThere) {
+    console.error('A tree now:\n' + (await a.sh(TREE)).stdout + '\nafterB:\n' + afterB)
+    console.error('A log:\n' + a.readLog().split('\n').filter((l) => /lib/.test(l) || /import/.test(l)).join('\n').slice(-6000))
+    console.error('B log:\n' + b.readLog().split('\n').filter((l) => /lib/.test(l) || /import|export/.test(l)).join('\n').slice(-6000))
+  }
+  t.notOk(stillThere, 'the old name is gone on A')
 })
