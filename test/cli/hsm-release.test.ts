@@ -7,19 +7,13 @@ import t from 'tap'
 import path from 'node:path'
 import { CLI, run, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { inoHex } from '../../src/store/keys'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'release-me'
 const NEVER = '(0x00000000)'
 const CLEAN = '(0x00000009) exists archived, archive_id:1'
 const DIRTY = '(0x0000000b) exists dirty archived, archive_id:1'
 const RELEASED = '(0x0000000d) released exists archived, archive_id:1'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 const cliIn = async (tfs: TestFs, cwd: string, args: string[]) => await run(process.execPath, [CLI, ...args, '--config', tfs.configPath], { cwd })
 

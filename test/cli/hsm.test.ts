@@ -6,17 +6,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
 import { CLI, run, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { startProxy } from '../fixtures/proxy'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'hsm-bucket'
 const RELEASED = '(0x0000000d) released exists archived, archive_id:1'
 const LOADED = '(0x00000009) exists archived, archive_id:1'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 200))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
 const exists = async (tfs: TestFs, p: string): Promise<boolean> => (await tfs.sh(`test -e '${p}'`)).code === 0

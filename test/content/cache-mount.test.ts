@@ -7,19 +7,13 @@ import t from 'tap'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { aws } from '../fixtures/aws'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'cached'
 const MiB = 1 << 20
 const CAPACITY = 8 * MiB
 const HIGH = Math.floor(CAPACITY * 0.9)
 const LOW = Math.floor(CAPACITY * 0.7)
-
-async function until (what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 async function setup (t: Tap.Test, endpoint: (s3: { endpoint: string, port: number }) => Promise<string> = async (s3) => s3.endpoint): Promise<TestFs> {
   const s3 = await startS3(t, [BUCKET])

@@ -6,15 +6,9 @@ import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/clien
 import { startFs, startS3 } from '../fixtures/harness'
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { aws } from '../fixtures/aws'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'faulty'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 200))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 t.test('exports survive S3 errors and outages, and access denied is recorded, not looped', async (t) => {
   const s3 = await startS3(t, [BUCKET])

@@ -4,15 +4,13 @@
 import t from 'tap'
 import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3 } from '../fixtures/harness'
+import { until as untilHolds } from '../fixtures/until'
 
 const BUCKET = 'linked'
 
-async function until (what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
-    if (await check().catch(() => false)) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
+/** A check that throws (an object not there yet) counts as not yet. */
+const until = async (what: string, check: () => Promise<boolean>, ms?: number): Promise<void> =>
+  await untilHolds(what, async () => await check().catch(() => false), ms)
 
 async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])

@@ -6,15 +6,9 @@ import t from 'tap'
 import { startFs, startS3 } from '../fixtures/harness'
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { aws } from '../fixtures/aws'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'sealed'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 const cases: Array<[string, string[], Record<string, string | undefined>]> = [
   ['AES256', ['--sse', 'AES256'], { 'x-amz-server-side-encryption': 'AES256', 'x-amz-server-side-encryption-aws-kms-key-id': undefined }],

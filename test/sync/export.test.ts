@@ -6,15 +6,9 @@ import { createHash } from 'node:crypto'
 import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'exported'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 150))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 async function setup (t: Tap.Test, events = 'NEW,CHANGED,DELETED') {
   const s3 = await startS3(t, [BUCKET])

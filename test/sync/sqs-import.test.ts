@@ -9,17 +9,11 @@ import { SQSClient, CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCo
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws, waitForDra } from '../fixtures/aws'
 import { SqsServer } from '../fixtures/sqs-server'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'sqs-linked'
 const REGION = 'eu-west-1'
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
-
-async function until (what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 100))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 

@@ -3,16 +3,10 @@
 // owners, mtimes and symlinks; renames and deletions propagate. S3 is the shared engine.
 import t from 'tap'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'shared'
 const ALL = 'NEW,CHANGED,DELETED'
-
-async function until (what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 200))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 async function host (t: Tap.Test, endpoint: string): Promise<TestFs> {
   const tfs = await startFs(t, { config: { importIntervalMs: 400, draCheckIntervalMs: 1000 } })

@@ -5,16 +5,10 @@ import t from 'tap'
 import { S3Client, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
+import { until } from '../fixtures/until'
 
 const BUCKET = 'hooked'
 const SECRET = 'hook-secret-' + Math.random().toString(36).slice(2)
-
-async function until (what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 100))) {
-    if (await check()) return
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
 
 const s3Record = (key: string, name: string, sequencer: string, minio = false): Record<string, unknown> => ({
   eventVersion: minio ? '2.0' : '2.1',
