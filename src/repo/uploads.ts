@@ -37,8 +37,12 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
   const partSize = partSizeFor(size)
   const common = { Bucket: t.bucket, Key: key, Metadata: metadata, ...encryption(t.entry) }
   if (size <= partSize) {
-    const body = size === 0 ? '' : await fs.promises.readFile(file).then((b) => b.subarray(0, size))
-    const out = await t.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }), { abortSignal: signal })
+    // The file may have been truncated since `size` was read (a writer opened it with O_TRUNC):
+    // what it holds is sent, as the multipart path does. Announcing `size` bytes and sending fewer
+    // left the request waiting for the rest for ever. The changed file stays dirty and is exported
+    // again (exporter.ts markExported).
+    const body = size === 0 ? Buffer.alloc(0) : await fs.promises.readFile(file).then((b) => b.subarray(0, size))
+    const out = await t.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: body.length }), { abortSignal: signal })
     return { etag: out.ETag ?? '' }
   }
   const upload = new Upload({
