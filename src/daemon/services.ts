@@ -2,7 +2,8 @@
  * Everything that links the file system to S3, with the control API that serves it: the bucket
  * table and its S3 clients, the DRAs and their request worker (which resumes requests a previous
  * run left unfinished), lazy loading of released files, import (tasks, listings, the durable queue
- * of webhook and SQS changes), export (the durable automatic queue, tasks), metrics.
+ * of webhook and SQS changes), export (the durable automatic queue, tasks, the transfer worker
+ * that makes their S3 writes off the main thread), metrics.
  *
  * Started before the mount, so that from the mount's first request on changes are queued for
  * export and released files can load; stopped right after the control API closes (`stopSteps`).
@@ -19,6 +20,7 @@ import type { QueueStatus } from '../api/routes/status'
 import { loadAdminCredentials } from '../api/auth'
 import { BucketTable } from '../repo/bucket-table'
 import { S3Clients } from '../repo/s3-clients'
+import { Transfers } from '../repo/transfers'
 import { probeBucket } from '../repo/bucket-probe'
 import { Associations } from '../dra/associations'
 import { DraWorker } from '../dra/worker'
@@ -63,6 +65,7 @@ export class Services {
   private importQueue?: ImportQueue
   private sqsImport?: SqsImporter
   private exportQueue?: ExportQueue
+  private transfers?: Transfers
 
   private constructor (private readonly c: ServicesContext) {}
 
@@ -86,6 +89,8 @@ export class Services {
       ['stop automatic import', async () => { await this.autoImport?.stop(); await this.sqsImport?.stop(); await this.importQueue?.stop() }],
       ['stop export (running uploads get a few seconds; the rest stays queued)', async () => { await this.exportQueue?.stop() }],
       ['stop tasks', async () => { await this.tasks?.stop() }],
+      // After export and tasks, its only users: what it still runs fails and stays queued.
+      ['stop the transfer worker', async () => { await this.transfers?.close() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['stop loads', async () => { await this.loader?.close() }],
       ['close S3 clients', () => { this.clients?.close() }]
@@ -115,8 +120,11 @@ export class Services {
     })
     this.draWorker.start()
     const imports = new ImportService(associations, filesystem, clients)
-    // Export on request (export tasks, hsm archive) goes through the automatic export's Exporter.
-    const exporter = new Exporter({ associations, filesystem, clients, log: log.child({ subsystem: 'export' }) })
+    // Export on request (export tasks, hsm archive) goes through the automatic export's Exporter;
+    // its S3 writes are made by the transfer worker, off the thread that answers FUSE.
+    const transfers = this.transfers = new Transfers(log.child({ subsystem: 'export' }))
+    transfers.start()
+    const exporter = new Exporter({ associations, filesystem, clients, transfers, log: log.child({ subsystem: 'export' }) })
     const treeExport = new TreeExport({ filesystem, exporter, associations, log: log.child({ subsystem: 'export' }) })
     const tasks = this.tasks = await TaskService.open({
       store, associations, imports, exports: treeExport, clients, dir: path.join(config.stateDir, 'tasks'), log: log.child({ subsystem: 'task' })

@@ -14,7 +14,7 @@ import type { BucketTable } from './bucket-table'
 import { type CredentialOptions, credentialsFor } from './credentials'
 
 /** Fail fast when an endpoint does not answer, instead of the OS's minutes-long connect timeout. */
-const CONNECTION_TIMEOUT_MS = 5000
+export const CONNECTION_TIMEOUT_MS = 5000
 
 interface Cached { client: S3Client, entry?: BucketEntry }
 

@@ -2,21 +2,23 @@
  * The S3 writes export makes: objects with FSx POSIX metadata (posix-metadata.ts), from a local
  * content file (multipart through @aws-sdk/lib-storage above one part), from a string (symlink
  * targets, directory markers), by server-side copy with replaced metadata (chmod/chown, renames of
- * released files), and deletions. Encryption follows the bucket table's `sse` setting; `none`
- * leaves it to the bucket's default encryption.
+ * released files), and deletions. Encryption is the target's (transfers.ts derives it from the
+ * bucket table's `sse` setting; none leaves it to the bucket's default encryption).
+ *
+ * These run in the transfer worker (transfer-worker.ts), which loads this module: it imports
+ * nothing but the SDK, so that the worker starts without the rest of the daemon.
  */
 import fs from 'node:fs'
 import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import type { BucketEntry } from './bucket-entry'
-import { resolveSettings } from './bucket-entry'
 
 const MIN_PART = 8 << 20
 const MAX_PARTS = 10_000
 /** Largest object S3 accepts. */
 export const MAX_OBJECT_SIZE = 5 * 2 ** 40
 
-export interface Target { client: S3Client, bucket: string, entry?: BucketEntry }
+export interface Encryption { ServerSideEncryption?: 'AES256' | 'aws:kms', SSEKMSKeyId?: string }
+export interface Target { client: S3Client, bucket: string, encryption?: Encryption }
 export interface Written { etag: string }
 
 /** Parts grow with the file so that even a 5 TiB file needs fewer than 10,000 of them. */
@@ -24,18 +26,10 @@ export function partSizeFor (size: number): number {
   return Math.max(MIN_PART, Math.ceil(size / (MAX_PARTS - 1) / (1 << 20)) * (1 << 20))
 }
 
-function encryption (entry?: BucketEntry): { ServerSideEncryption?: 'AES256' | 'aws:kms', SSEKMSKeyId?: string } {
-  if (entry === undefined) return {}
-  const { sse } = resolveSettings(entry)
-  if (sse === 'AES256') return { ServerSideEncryption: 'AES256' }
-  if (sse === 'aws:kms') return { ServerSideEncryption: 'aws:kms', ...(entry.kmsKeyId !== '' ? { SSEKMSKeyId: entry.kmsKeyId } : {}) }
-  return {}
-}
-
 /** Uploads `size` bytes of a local file; multipart (parallel parts) above one part. */
 export async function putFile (t: Target, key: string, file: string, size: number, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
   const partSize = partSizeFor(size)
-  const common = { Bucket: t.bucket, Key: key, Metadata: metadata, ...encryption(t.entry) }
+  const common = { Bucket: t.bucket, Key: key, Metadata: metadata, ...t.encryption }
   if (size <= partSize) {
     // The file may have been truncated since `size` was read (a writer opened it with O_TRUNC):
     // what it holds is sent, as the multipart path does. Announcing `size` bytes and sending fewer
@@ -58,7 +52,7 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
 }
 
 export async function putText (t: Target, key: string, body: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
-  const out = await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), Metadata: metadata, ...encryption(t.entry) }), { abortSignal: signal })
+  const out = await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), Metadata: metadata, ...t.encryption }), { abortSignal: signal })
   return { etag: out.ETag ?? '' }
 }
 
@@ -66,7 +60,7 @@ export async function putText (t: Target, key: string, body: string, metadata: R
 export async function copyWithMetadata (t: Target, from: string, to: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
   const out = await t.client.send(new CopyObjectCommand({
     Bucket: t.bucket, Key: to, CopySource: `${t.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
-    MetadataDirective: 'REPLACE', Metadata: metadata, ...encryption(t.entry)
+    MetadataDirective: 'REPLACE', Metadata: metadata, ...t.encryption
   }), { abortSignal: signal })
   return { etag: out.CopyObjectResult?.ETag ?? '' }
 }

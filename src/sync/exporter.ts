@@ -23,7 +23,8 @@ import { pathToKey } from '../repo/key-mapping'
 import { encodePosixMetadata } from '../repo/posix-metadata'
 import { describeS3Error } from '../repo/objects'
 import type { S3Clients } from '../repo/s3-clients'
-import { MAX_OBJECT_SIZE, type Target, copyWithMetadata, deleteKeys, putFile, putText } from '../repo/uploads'
+import type { Target, Transfers } from '../repo/transfers'
+import { MAX_OBJECT_SIZE } from '../repo/uploads'
 import type { Metrics } from '../util/metrics'
 import type { ExportEntry, ExportOutcome } from './export-queue'
 
@@ -38,7 +39,7 @@ export interface RunOptions {
 }
 
 export class Exporter {
-  constructor (private readonly o: { associations: Associations, filesystem: FileSystem, clients: S3Clients, log: Logger, metrics?: Metrics }) {}
+  constructor (private readonly o: { associations: Associations, filesystem: FileSystem, clients: S3Clients, transfers: Transfers, log: Logger, metrics?: Metrics }) {}
 
   useMetrics (metrics: Metrics): void {
     this.o.metrics = metrics
@@ -76,7 +77,7 @@ export class Exporter {
     if (!events.includes('DELETED') || components.length === 0) return 'done'
     if (await this.o.filesystem.resolve(entry.path).then(() => true, () => false)) return 'done' // back again: its put follows
     const key = pathToKey(prefix, components, false)
-    await deleteKeys(t, [key, key + '/'])
+    await this.o.transfers.deleteKeys(t, [key, key + '/'])
     this.count('deleted')
     this.o.log.debug('exported a deletion', { path: entry.path, key })
     return 'done'
@@ -96,11 +97,11 @@ export class Exporter {
     const metadata = encodePosixMetadata(inode)
     const perm = permissionsOf(inode)
     let etag: string
-    if (isDir(inode)) etag = (await putText(t, key, '', metadata)).etag
-    else if (isSymlink(inode)) etag = (await putText(t, key, inode.target ?? '', metadata)).etag
-    else if (this.contentUnchanged(inode, entry, key) && inode.remote !== undefined) etag = (await copyWithMetadata(t, inode.remote.key, key, metadata)).etag
+    if (isDir(inode)) etag = (await this.o.transfers.putText(t, key, '', metadata)).etag
+    else if (isSymlink(inode)) etag = (await this.o.transfers.putText(t, key, inode.target ?? '', metadata)).etag
+    else if (this.contentUnchanged(inode, entry, key) && inode.remote !== undefined) etag = (await this.o.transfers.copyWithMetadata(t, inode.remote.key, key, metadata)).etag
     // Not released while it is read: the upload reads the content file by its path, outside any handle.
-    else etag = (await this.o.filesystem.withContent(inode.ino, async () => await putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata))).etag
+    else etag = (await this.o.filesystem.withContent(inode.ino, async () => await this.o.transfers.putFile(t, key, this.o.filesystem.content.pathOf(inode.ino), inode.size, metadata))).etag
     const remote: RemoteRef = { dra: dra.AssociationId, bucket: t.bucket, key, etag, size: inode.size, modified: Date.now(), perm }
     await this.markExported(entry.path, inode.ino, snapshot, remote)
     this.count('exported', inode.size)
