@@ -242,7 +242,14 @@ export class Cache {
     let freed = 0
     for (const v of victims) {
       if (this.used() <= target || this.stopped) break
-      const n = await this.host.release(v.ino)
+      let n: number
+      try {
+        n = await this.host.release(v.ino)
+      } catch (err) {
+        // One file that cannot be released (a disk or database error) must not stop the round.
+        this.o.log.error('releasing a file to make room failed', { ino: v.ino, error: String(err) })
+        continue
+      }
       if (n <= 0) continue
       freed += n
       this.evictions++

@@ -187,11 +187,15 @@ export class FileSystem {
       localFiles: () => this.ns.localFiles(),
       candidate: async (ino) => {
         const inode = await this.ns.peek(ino)
-        if (inode === undefined || releaseRefusal(inode) !== undefined || this.isOpen(ino) || this.uploading.has(ino)) return undefined
+        if (inode === undefined || releaseRefusal(inode) !== undefined || this.ns.isOpen(ino) || this.uploading.has(ino)) return undefined
         return { bytes: inode.size, lastUsedMs: lastAccessMs(inode) }
       },
       release: async (ino) => {
-        const outcome = await this.releaseContent(ino, 'cache').catch(() => 'gone' as const)
+        // Gone since it was picked (ENOENT) is nothing to release; any other failure is the cache's to log.
+        const outcome = await this.releaseContent(ino, 'cache').catch((err: unknown) => {
+          if ((err as { code?: string }).code === 'ENOENT') return 'gone' as const
+          throw err
+        })
         return typeof outcome === 'string' ? 0 : outcome.released
       },
       countStep: async () => await this.ns.countStep(),
@@ -227,12 +231,6 @@ export class FileSystem {
     })
   }
 
-  /** Some handle has the file open (reading or writing). */
-  isOpen (ino: number): boolean {
-    for (const h of this.handles.values()) if (h.ino === ino) return true
-    return false
-  }
-
   /**
    * `lfs hsm_release` (spec/fsx-dra.md §14.4): frees the local copy of a file whose content is in
    * S3 as it is here (`exists archived`, not dirty), keeping its metadata; the next read loads it
@@ -246,7 +244,7 @@ export class FileSystem {
       const inode = await this.ns.get(ino)
       const why = releaseRefusal(inode)
       if (why !== undefined) return why
-      if (this.isOpen(ino) || this.uploading.has(ino)) return 'busy'
+      if (this.ns.isOpen(ino) || this.uploading.has(ino)) return 'busy'
       inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
       tx.putInode(inode)
       return { bytes: inode.size }
