@@ -87,7 +87,10 @@ export class Exporter {
     const inode = await this.o.filesystem.resolve(entry.path).catch(() => undefined)
     if (inode === undefined) return 'done' // gone since: its delete entry tells S3
     if (components.length === 0) return 'done' // the DRA's own directory has no object
-    if (this.o.filesystem.isBeingWritten(inode.ino)) return 'done' // its close queues it again
+    // Still open for writing (a close of one descriptor queued it): stays queued, with backoff,
+    // until the last writer closes (which queues it afresh). Dropping it relied on that close
+    // coming: a kill -9 before it lost the export of what the first close had saved.
+    if (this.o.filesystem.isBeingWritten(inode.ino)) return 'retry'
     const isNew = inode.remote === undefined
     if (!events.includes(isNew ? 'NEW' : 'CHANGED')) return 'done'
     const key = pathToKey(prefix, components, isDir(inode))
