@@ -17,6 +17,7 @@ import type { Associations } from '../dra/associations'
 import { type DraRecord, EVENT_TYPES, exportEvents } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import type { FileSystem } from '../fs/filesystem'
+import { unlessGone } from '../util/errors'
 import { type Inode, type RemoteRef, isDir, isReg, isSymlink, permissionsOf } from '../namespace/inode'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, isReleased } from '../namespace/hsm'
 import { pathToKey } from '../repo/key-mapping'
@@ -84,7 +85,7 @@ export class Exporter {
   }
 
   private async put (entry: ExportEntry, dra: DraRecord, events: string[], t: Target, prefix: string, components: string[]): Promise<ExportOutcome> {
-    const inode = await this.o.filesystem.resolve(entry.path).catch(() => undefined)
+    const inode = await unlessGone(this.o.filesystem.resolve(entry.path))
     if (inode === undefined) return 'done' // gone since: its delete entry tells S3
     if (components.length === 0) return 'done' // the DRA's own directory has no object
     // Still open for writing (a close of one descriptor queued it): stays queued, with backoff,
@@ -127,7 +128,7 @@ export class Exporter {
   private async markExported (path: string, ino: number, snapshot: { size: number, mtimeNs: bigint, ctimeNs: bigint }, remote: RemoteRef): Promise<void> {
     const { ns } = this.o.filesystem
     await ns.mutate(async (tx) => {
-      const inode = await this.o.filesystem.resolve(path).catch(() => undefined)
+      const inode = await unlessGone(this.o.filesystem.resolve(path))
       if (inode === undefined || inode.ino !== ino) return
       inode.remote = remote
       const unchanged = inode.size === snapshot.size && inode.mtimeNs === snapshot.mtimeNs && inode.ctimeNs === snapshot.ctimeNs

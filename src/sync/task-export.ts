@@ -24,6 +24,7 @@ import type { Associations } from '../dra/associations'
 import type { DraRecord } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import { type FileSystem, hasLocalChanges } from '../fs/filesystem'
+import { unlessGone } from '../util/errors'
 import { type Inode, isDir, isReg, isSymlink, permissionsOf } from '../namespace/inode'
 import { pathToKey } from '../repo/key-mapping'
 import { describeS3Error } from '../repo/objects'
@@ -163,7 +164,12 @@ export class TreeExport {
 
   /** Exports one entry now; never throws. */
   async exportOne (path: string, signal?: AbortSignal): Promise<EntryResult> {
-    const inode = await this.o.filesystem.resolve(path).catch(() => undefined)
+    let inode: Inode | undefined
+    try {
+      inode = await unlessGone(this.o.filesystem.resolve(path))
+    } catch (err) {
+      return this.fail(path, 'InternalError', messageOf(err))
+    }
     if (inode === undefined) return { gone: true }
     const dra = this.o.exporter.draForPath(path)
     if (dra === undefined) return this.fail(path, 'InternalError', `${path} is no longer in a data repository association`)
@@ -181,6 +187,7 @@ export class TreeExport {
       }
       if (outcome === 'done') return { ok: true, bytes: isReg(inode) ? inode.size : 0 }
       if (outcome === 'park') return this.parked(dra.AssociationId)
+      if (this.o.filesystem.isBeingWritten(inode.ino)) return this.fail(path, 'ResourceBusy', 'the file is open for writing')
       if (attempt >= ATTEMPTS || aborted(signal)) return { ok: false, code: 'S3Error', message: `S3 failed ${attempt} times (the log has each error)` }
       await sleep(RETRY_MS * 2 ** (attempt - 1), signal)
     }

@@ -7,6 +7,7 @@
  * An entry removed between its listing and its turn is left out: the walk sees the tree as it is,
  * not as a snapshot.
  */
+import { unlessGone } from '../util/errors'
 import { type Inode, isDir } from '../namespace/inode'
 
 /** The namespace side (FileSystem and its Namespace have these). */
@@ -40,9 +41,15 @@ export async function * walkTree (tree: WalkTree, root: string, signal?: AbortSi
         stack.pop()
         continue
       }
-      const child = await tree.get(next.value.ino).catch(() => undefined)
-      if (child === undefined) continue // removed since it was listed
       const path = join(top.path, next.value.name)
+      let child: Inode | undefined
+      try {
+        child = await unlessGone(tree.get(next.value.ino))
+      } catch (error) {
+        yield { path, error } // a database error: reported, not taken for a removal
+        continue
+      }
+      if (child === undefined) continue // removed since it was listed
       yield { path, inode: child }
       if (isDir(child)) open(path, child.ino)
     }

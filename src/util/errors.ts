@@ -17,6 +17,19 @@ export class FsError extends Error {
 
 export const fsError = (code: Errno, message: string): FsError => new FsError(code, message)
 
+/**
+ * The value, or undefined when what it looks up is gone (ENOENT, ENOTDIR: removed meanwhile). Any
+ * other failure (a database or disk error) is thrown: it is not the same as "nothing there".
+ */
+export async function unlessGone<T> (lookup: Promise<T>): Promise<T | undefined> {
+  try {
+    return await lookup
+  } catch (err) {
+    if (err instanceof FsError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return undefined
+    throw err
+  }
+}
+
 /** The negative errno to hand to the kernel for any thrown value. */
 export function errnoOf (err: unknown): number {
   if (err instanceof FsError) return -err.errno
