@@ -55,6 +55,8 @@ t.test('hsm release', async (t) => {
   t.equal(await state('ns1/big.bin'), RELEASED)
   t.equal(await usage(tfs, file), '0 0', 'the content file is emptied')
   t.equal((await tfs.sh('stat -c %s ns1/big.bin')).stdout.trim(), '4194304', 'the metadata stays')
+  const metrics = await (await fetch(tfs.apiUrl() + '/metrics', { headers: { authorization: `Bearer ${tfs.credentials().token}` } })).text()
+  t.match(metrics, /^s3link_cache_released_bytes_total\{by="request"\} 4194304$/m, '/metrics counts it, with no cache bound configured')
   const again = await tfs.cli(['hsm', 'release', tfs.p('ns1/big.bin'), '--json'])
   t.equal(again.code, 0, 'released already: a no-op')
   t.match(JSON.parse(again.stdout), { released: 0, skipped: 1, refused: 0, failed: [] })
