@@ -18,6 +18,7 @@ import { type DraRecord, EVENT_TYPES, exportEvents } from '../dra/association'
 import { parseRepositoryPath } from '../dra/paths'
 import type { FileSystem } from '../fs/filesystem'
 import { unlessGone } from '../util/errors'
+import { draOfFsPath } from './task-targets'
 import { type Inode, type RemoteRef, isDir, isReg, isSymlink, permissionsOf } from '../namespace/inode'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, isReleased } from '../namespace/hsm'
 import { pathToKey } from '../repo/key-mapping'
@@ -48,7 +49,7 @@ export class Exporter {
 
   /** The DRA whose directory holds path (by component), if any. */
   draForPath (path: string): DraRecord | undefined {
-    return this.o.associations.list().find((r) => within(path, r.FileSystemPath))
+    return draOfFsPath(this.o.associations.list(), path)
   }
 
   /** Paths worth queueing: inside a DRA with an export policy. */
@@ -163,11 +164,6 @@ export class Exporter {
     this.o.metrics?.objectsExported.inc({ op: what })
     if (bytes > 0) this.o.metrics?.bytesExported.inc(bytes)
   }
-}
-
-function within (path: string, dir: string): boolean {
-  const d = dir.replace(/\/+$/, '')
-  return d === '' || path === d || path.startsWith(d + '/')
 }
 
 function relative (path: string, dir: string): string[] {
