@@ -287,10 +287,14 @@ const refusalSummary = (reasons: Record<string, number>): string => Object.keys(
 
 /** The PATH arguments as paths from the mount root, checked before anything is sent. */
 async function mountPaths (socket: string, paths: string[]): Promise<Arg[]> {
+  const mounts = await mountpointsOf(socket)
+  return paths.map((given) => ({ given, rel: mountRelative(given, mounts, process.cwd()) }))
+}
+
+/** The daemon's mount point and its real path (the cwd comes back resolved: the same mount). */
+export async function mountpointsOf (socket: string): Promise<string[]> {
   const mountpoint = String((await callApiOk(socket, 'GET', '/api/status')).mountpoint)
-  // The cwd comes back resolved: the mountpoint's real path is the same mount.
-  const real = await fs.promises.realpath(mountpoint).catch(() => mountpoint)
-  return paths.map((given) => ({ given, rel: mountRelative(given, [mountpoint, real], process.cwd()) }))
+  return [mountpoint, await fs.promises.realpath(mountpoint).catch(() => mountpoint)]
 }
 
 export function mountRelative (given: string, mountpoints: string[], cwd: string): string {

@@ -13,7 +13,6 @@
  * only the result, so `--json` output stays parseable.
  */
 import { randomUUID } from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { Presets, SingleBar } from 'cli-progress'
@@ -22,7 +21,7 @@ import { FsxError } from '../dra/errors'
 import { REPORT_FORMAT, REPORT_SCOPE, reportName } from '../sync/task-record'
 import { parseS3Path } from '../sync/task-targets'
 import { UsageError } from '../util/errors'
-import { mountRelative } from './hsm'
+import { mountpointsOf, mountRelative } from './hsm'
 import { print } from './output'
 import { socketOf, targetOptions, type TargetOptions } from './target'
 
@@ -150,8 +149,7 @@ function daysOf (text: string): number {
 /** Export and release PATH arguments as FSx Paths: relative to the mount point, checked before anything is sent. */
 async function fsxPaths (socket: string, paths: string[]): Promise<string[]> {
   if (paths.length === 0) return []
-  const mountpoint = String((await callApiOk(socket, 'GET', '/api/status')).mountpoint)
-  const mounts = [mountpoint, await fs.promises.realpath(mountpoint).catch(() => mountpoint)]
+  const mounts = await mountpointsOf(socket)
   const cwd = process.cwd()
   const inMount = mounts.some((m) => cwd === m || cwd.startsWith(m.replace(/\/+$/, '') + '/'))
   return paths.map((given) => {
