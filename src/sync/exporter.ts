@@ -30,7 +30,8 @@ import { MAX_OBJECT_SIZE } from '../repo/uploads'
 import type { Metrics } from '../util/metrics'
 import type { ExportEntry, ExportOutcome } from './export-queue'
 
-const KEY_MAX = 1024
+/** S3's longest key, in bytes. */
+export const KEY_MAX = 1024
 
 export interface RunOptions {
   /**

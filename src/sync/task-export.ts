@@ -30,7 +30,7 @@ import { pathToKey } from '../repo/key-mapping'
 import { describeS3Error } from '../repo/objects'
 import { MAX_OBJECT_SIZE } from '../repo/uploads'
 import type { Metrics } from '../util/metrics'
-import type { Exporter } from './exporter'
+import { type Exporter, KEY_MAX } from './exporter'
 import { type WalkTree, walkTree } from './task-walk'
 
 export type ExportCode = 'ResourceBusy' | 'PathSizeTooLong' | 'FileSizeTooLarge' | 'S3AccessDenied' | 'S3Error' | 'InternalError'
@@ -63,7 +63,6 @@ export interface TreeExportSummary {
   skipped: number
 }
 
-const KEY_MAX = 1024
 const ATTEMPTS = 3
 const RETRY_MS = 500
 /** Where exports may go: as Exporter.run, which parks the others. */
@@ -202,8 +201,7 @@ export class TreeExport {
   /** What S3 need not be asked about; the Exporter would skip these silently. */
   private check (path: string, inode: Inode, dra: DraRecord): [ExportCode, string] | undefined {
     if (isReg(inode) && this.o.filesystem.isBeingWritten(inode.ino)) return ['ResourceBusy', 'the file is open for writing']
-    const { prefix } = parseRepositoryPath(dra.DataRepositoryPath)
-    const key = pathToKey(prefix, relative(path, dra.FileSystemPath), isDir(inode))
+    const { key } = this.placeOf(path, inode, dra)
     if (Buffer.byteLength(key) > KEY_MAX) return ['PathSizeTooLong', `its key would be ${Buffer.byteLength(key)} bytes long, more than S3's ${KEY_MAX}`]
     if (isReg(inode) && inode.size > MAX_OBJECT_SIZE) return ['FileSizeTooLarge', 'the file is larger than 5 TiB, the largest S3 object']
     return undefined
