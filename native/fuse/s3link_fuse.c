@@ -22,11 +22,15 @@
  * and the fh), emulated on top of libfuse's hiding so that fstat(2) keeps working ("Unlinked open
  * files" below). Do not pass hard_remove to libfuse (src/fuse/native.ts filters it out).
  *
+ * Direct writes ("Direct writes" below): JS may hand the binding a file handle's content fd; later
+ * writes on that handle are pwrite(2)n on the libfuse thread, and JS hears of them afterwards.
+ *
  * Exports:
  *   mount(mountpoint: string, options: string, dispatch: Function): handle
  *   unmount(handle): Promise<void>
  *   reply(token, errno: number, value?): boolean   (false when already answered)
  *   notify(state: string): boolean                  (false when NOTIFY_SOCKET is unset)
+ *   directWrites(handle, fh: number, fd: number): boolean   (fd -1 stops them; false: no such fh)
  */
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
@@ -143,8 +147,20 @@ typedef struct mount_s {
 struct open_file {
   uint64_t fh;
   char *path;
+  int fd;              /* content fd for direct writes, or -1 */
+  bool note_queued;    /* a "wrote" note is on its way to JS */
+  bool released;       /* RELEASE came while a note was queued: freed once the note is read */
+  off_t end;           /* direct writes since the last note: highest end offset */
+  int64_t mtime_ns;    /* ... and the time of the last one */
   struct open_file *next;
 };
+
+/* A "wrote" note: queued on the same threadsafe function as requests, so it keeps their order. */
+#define OP_WROTE OP_COUNT
+typedef struct {
+  int op;              /* OP_WROTE; first, like req_t's, so call_js can tell them apart */
+  uint64_t fh;
+} note_t;
 
 static const napi_type_tag REQ_TAG = { 0x7a1c5e0b9d3f4e21ULL, 0x8b6f2c4d1e0a9f37ULL };
 static const napi_type_tag MOUNT_TAG = { 0x3c9e71f04b2d8a65ULL, 0x91d0e6a27f4c3b58ULL };
@@ -545,7 +561,42 @@ static napi_value id_arg(napi_env env, uint32_t id) {
   return num(env, id == (uint32_t)-1 ? -1.0 : (double)id);
 }
 
+static void open_unlink_locked(mount_t *m, struct open_file *gone);
+
+/* JS thread: hands a "wrote" note to dispatch("wrote", undefined, fh, end, mtimeNs). */
+static void deliver_note(napi_env env, napi_value js_cb, mount_t *m, note_t *n) {
+  uint64_t fh = n->fh;
+  free(n);
+  if (!env || !js_cb || !m) return; /* tearing down: nobody is left to tell */
+  off_t end = 0;
+  int64_t mtime_ns = 0;
+  bool found = false;
+  pthread_mutex_lock(&m->open_lock);
+  for (struct open_file *o = m->open_files; o; o = o->next) {
+    if (o->fh != fh || !o->note_queued) continue;
+    end = o->end;
+    mtime_ns = o->mtime_ns;
+    o->end = 0;
+    o->note_queued = false;
+    found = true;
+    if (o->released) open_unlink_locked(m, o);
+    break;
+  }
+  pthread_mutex_unlock(&m->open_lock);
+  if (!found) return;
+  napi_value argv[5];
+  napi_get_undefined(env, &argv[1]);
+  argv[0] = str_or_null(env, "wrote");
+  argv[2] = num(env, (double)fh);
+  argv[3] = num(env, (double)end);
+  if (napi_create_bigint_int64(env, mtime_ns, &argv[4]) != napi_ok) argv[4] = NULL;
+  for (size_t i = 0; i < 5; i++) if (!argv[i]) { clear_exception(env); return; }
+  napi_value undef = make_undefined(env);
+  if (napi_call_function(env, undef, js_cb, 5, argv, NULL) != napi_ok) clear_exception(env);
+}
+
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  if (*(const int *)data == OP_WROTE) { deliver_note(env, js_cb, context, data); return; }
   req_t *r = data;
   if (!env || !js_cb) { /* tearing down */
     r->result = -EIO;
@@ -752,24 +803,46 @@ static void open_add(uint64_t fh, const char *path) {
   struct open_file *o = malloc(sizeof *o);
   if (!m || !o || !path || !(o->path = strdup(path))) { free(o); return; }
   o->fh = fh;
+  o->fd = -1;
+  o->note_queued = o->released = false;
+  o->end = 0;
+  o->mtime_ns = 0;
   pthread_mutex_lock(&m->open_lock);
   o->next = m->open_files;
   m->open_files = o;
   pthread_mutex_unlock(&m->open_lock);
 }
 
+/* Unlinks and frees an open file; the caller holds open_lock. */
+static void open_unlink_locked(mount_t *m, struct open_file *gone) {
+  for (struct open_file **pp = &m->open_files; *pp; pp = &(*pp)->next) {
+    if (*pp == gone) {
+      *pp = gone->next;
+      free(gone->path);
+      free(gone);
+      return;
+    }
+  }
+}
+
+/* The live open file of handle fh; the caller holds open_lock. */
+static struct open_file *open_get_locked(mount_t *m, uint64_t fh) {
+  for (struct open_file *o = m->open_files; o; o = o->next) {
+    if (o->fh == fh && !o->released) return o;
+  }
+  return NULL;
+}
+
+/* RELEASE: no more writes on fh. A queued note still needs the record, and frees it when read. */
 static void open_remove(uint64_t fh) {
   mount_t *m = current_mount();
   if (!m) return;
   pthread_mutex_lock(&m->open_lock);
-  for (struct open_file **pp = &m->open_files; *pp; pp = &(*pp)->next) {
-    if ((*pp)->fh == fh) {
-      struct open_file *o = *pp;
-      *pp = o->next;
-      free(o->path);
-      free(o);
-      break;
-    }
+  struct open_file *o = open_get_locked(m, fh);
+  if (o) {
+    o->fd = -1;
+    if (o->note_queued) o->released = true;
+    else open_unlink_locked(m, o);
   }
   pthread_mutex_unlock(&m->open_lock);
 }
@@ -781,6 +854,7 @@ static void open_renamed(const char *from, const char *to) {
   size_t fl = strlen(from), tl = strlen(to);
   pthread_mutex_lock(&m->open_lock);
   for (struct open_file *o = m->open_files; o; o = o->next) {
+    if (o->released) continue;
     if (strncmp(o->path, from, fl) != 0 || (o->path[fl] != 0 && o->path[fl] != '/')) continue;
     size_t rest = strlen(o->path + fl);
     char *np = malloc(tl + rest + 1);
@@ -800,7 +874,7 @@ static bool open_find(const char *path, uint64_t *fh) {
   if (!m) return false;
   pthread_mutex_lock(&m->open_lock);
   for (struct open_file *o = m->open_files; o; o = o->next) {
-    if (strcmp(o->path, path) == 0) { *fh = o->fh; found = true; break; }
+    if (!o->released && strcmp(o->path, path) == 0) { *fh = o->fh; found = true; break; }
   }
   pthread_mutex_unlock(&m->open_lock);
   return found;
@@ -813,6 +887,67 @@ static void open_free_all(mount_t *m) {
     free(o->path);
     free(o);
   }
+}
+
+/*
+ * Direct writes.
+ *
+ * Every write used to travel to the JS thread and back, and fs.write() to the libuv pool and back:
+ * four thread hand-offs per 128 KiB. Once JS has taken a file handle's first write (and so made
+ * the file dirty and counted its writer), it may hand us the handle's content fd; the binding then
+ * pwrite(2)s later writes on the libfuse thread and queues a "wrote" note for JS, which updates
+ * size and mtime in memory. The note is queued before the write is answered, on the same FIFO as
+ * requests, so any request the kernel sends after the write (getattr, flush, fsync, release) reaches
+ * JS after the note. Notes coalesce: while one is queued, later writes only raise its end offset.
+ * JS stops direct writes for a handle with directWrites(handle, fh, -1); RELEASE ends them anyway,
+ * before JS closes the fd (the kernel sends no write on a handle after its RELEASE).
+ */
+static bool queue_note_locked(mount_t *m, struct open_file *o) {
+  if (o->note_queued) return true;
+  note_t *n = malloc(sizeof *n);
+  if (!n) return false;
+  n->op = OP_WROTE;
+  n->fh = o->fh;
+  if (napi_call_threadsafe_function(m->tsfn, n, napi_tsfn_blocking) != napi_ok) { free(n); return false; }
+  o->note_queued = true;
+  return true;
+}
+
+/* Writes directly if JS allowed it for this handle: true with *res set, false to ask JS. */
+static bool direct_write(struct fuse_file_info *fi, const char *buf, size_t size, off_t off, int *res) {
+  mount_t *m = current_mount();
+  if (!m || !fi) return false;
+  pthread_mutex_lock(&m->open_lock);
+  struct open_file *o = open_get_locked(m, fi->fh);
+  int fd = o ? o->fd : -1;
+  pthread_mutex_unlock(&m->open_lock);
+  if (fd < 0) return false;
+
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pwrite(fd, buf + done, size - done, off + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (done == 0) { *res = n < 0 ? -errno : -EIO; return true; }
+      break; /* a short write: report what is on disk */
+    }
+    done += (size_t)n;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  pthread_mutex_lock(&m->open_lock);
+  o = open_get_locked(m, fi->fh); /* still there: RELEASE cannot overtake a write of its handle */
+  bool noted = false;
+  if (o) {
+    off_t end = off + (off_t)done;
+    if (end > o->end) o->end = end;
+    o->mtime_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    noted = queue_note_locked(m, o);
+  }
+  pthread_mutex_unlock(&m->open_lock);
+  /* Without a note JS would not know of the bytes: fail the write rather than lose its size. */
+  *res = noted ? (int)done : -EIO;
+  return true;
 }
 
 /* The path JS sees for a per-file operation: null once the file was unlinked. */
@@ -977,6 +1112,8 @@ static int s_read(const char *path, char *buf, size_t size, off_t off, struct fu
 
 static int s_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   if (size > INT_MAX) size = INT_MAX;
+  int res;
+  if (direct_write(fi, buf, size, off, &res)) return res;
   REQ(OP_WRITE); r.path = visible(path); r.buf = (char *)buf; r.size = size; r.off = off; r.fi = fi;
   return dispatch(&r);
 }
@@ -1433,6 +1570,30 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   return make_bool(env, true);
 }
 
+static napi_value js_direct_writes(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  bool ok = false;
+  void *p = NULL;
+  int64_t fh, fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "directWrites: not a mount handle");
+  }
+  if (!value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd)) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "directWrites(handle, fh, fd): fh must be a handle number, fd a descriptor or -1");
+  }
+  mount_t *m = p;
+  pthread_mutex_lock(&m->open_lock);
+  struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
+  if (o) o->fd = (int)fd;
+  pthread_mutex_unlock(&m->open_lock);
+  return make_bool(env, o != NULL);
+}
+
 static napi_value js_notify(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1486,6 +1647,7 @@ NAPI_MODULE_INIT() {
     { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_enumerable, NULL },
     { "reply", NULL, js_reply, NULL, NULL, NULL, napi_enumerable, NULL },
     { "notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "directWrites", NULL, js_direct_writes, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -88,6 +88,8 @@ export class Daemon {
       options: mountOptions(config),
       timeoutMs: config.fuseTimeoutMs
     })
+    const mount = this.mount
+    this.filesystem.attachDirectWrites((fh, fd) => mount.directWrites(fh, fd))
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)

@@ -32,6 +32,8 @@ export interface Loader {
  * bytes that grow local content (throws ENOSPC), and the record of which files are in use.
  */
 export interface Space {
+  /** Bytes; undefined = unbounded. */
+  readonly capacity?: number
   reserve: (bytes: number, what: string) => Promise<void>
   unreserve: (bytes: number) => void
   touch: (ino: number) => void
@@ -83,7 +85,12 @@ interface Handle {
   wrote?: boolean
   /** Written since its content change was last queued (by a flush). */
   unqueued?: boolean
+  /** Later writes go straight to the content file (offerDirectWrites). */
+  direct?: boolean
 }
+
+/** Lets the FUSE binding write an open file's content itself (FuseMount.directWrites). */
+export type DirectWrites = (fh: number, fd: number) => boolean
 
 /**
  * A change of the namespace that matters to S3 (export, src/sync/export-queue.ts), reported inside
@@ -106,6 +113,7 @@ export class FileSystem {
   /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
   private readonly writers = new Map<number, number>()
   private space?: Space
+  private directWrites?: DirectWrites
   /** Inodes whose content file something reads outside any handle (an export's upload). */
   private readonly uploading = new Map<number, number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
@@ -173,6 +181,10 @@ export class FileSystem {
 
   attachSpace (space: Space): void {
     this.space = space
+  }
+
+  attachDirectWrites (grant: DirectWrites): void {
+    this.directWrites = grant
   }
 
   /** Told of every release of content, with the bytes freed (metrics). */
@@ -402,15 +414,55 @@ export class FileSystem {
     if (grow > 0) await this.space?.reserve(grow, `a write to inode ${h.ino}`)
     try {
       this.markWriter(h)
-      const n = await this.content.write(await this.contentFd(h), buf, offset)
+      const fd = await this.contentFd(h)
+      const n = await this.content.write(fd, buf, offset)
       inode.size = Math.max(inode.size, offset + n)
       inode.mtimeNs = inode.ctimeNs = nowNs()
       this.markDirtyContent(inode)
       this.ns.markDirty(inode)
       this.space?.touch(h.ino)
+      this.offerDirectWrites(fh, h, inode, fd)
       return n
     } finally {
       if (grow > 0) this.space?.unreserve(grow)
+    }
+  }
+
+  /**
+   * After a handle's first write through here (the file loaded, dirty, its writer counted), its
+   * later writes need not cross to this thread and back twice each: the FUSE binding pwrite()s them
+   * and reports them to wroteDirect(). Not with a bounded cache, where each growing write reserves
+   * room first, and only while `inode` is the cached copy that wroteDirect() updates.
+   */
+  private offerDirectWrites (fh: number, h: Handle, inode: Inode, fd: number): void {
+    if (h.direct === true || this.directWrites === undefined || this.space?.capacity !== undefined) return
+    if (isReleased(inode.hsm) || this.ns.cached(h.ino) !== inode) return
+    h.direct = this.directWrites(fh, fd)
+  }
+
+  /**
+   * Writes the FUSE binding made on `fh` by itself reached `end`, the last at `mtimeNs`. Runs before
+   * any request the kernel sent after those writes (getattr, flush, fsync, release), so it must
+   * update the inode synchronously.
+   */
+  wroteDirect (fh: number, end: number, mtimeNs: bigint): void {
+    const h = this.handles.get(fh)
+    if (h === undefined) return
+    const update = (inode: Inode): void => {
+      inode.size = Math.max(inode.size, end)
+      inode.mtimeNs = inode.ctimeNs = mtimeNs
+      this.markWriter(h)
+      this.markDirtyContent(inode)
+      this.ns.markDirty(inode)
+      this.space?.touch(h.ino)
+    }
+    const inode = this.ns.cached(h.ino)
+    if (inode !== undefined) update(inode)
+    else void this.ns.get(h.ino).then(update, () => undefined) // open files stay cached: not expected
+    // A capacity configured since: growing writes must reserve room again, through write().
+    if (h.direct === true && this.space?.capacity !== undefined) {
+      h.direct = false
+      this.directWrites?.(fh, -1)
     }
   }
 

@@ -17,6 +17,12 @@ export interface FuseMount {
   readonly mountpoint: string
   /** `fusermount -u` (retried while busy, then lazy `-uz`), then stops the libfuse loop. Idempotent. */
   unmount(): Promise<void>
+  /**
+   * From now on the binding writes what the kernel sends on open file `fh` into `fd` itself, on the
+   * libfuse thread, and tells `ops.wrote` afterwards; fd -1 hands writes back to `ops.write`.
+   * `fd` must stay open until `fh` is released. False if `fh` is not open.
+   */
+  directWrites(fh: number, fd: number): boolean
 }
 
 type Dispatch = (op: string, req: object, ...args: unknown[]) => void
@@ -27,6 +33,7 @@ interface Addon {
   /** Returns false when the request was already answered. Throws only if `req` is not a request. */
   reply(req: object, errno: number, value?: unknown): boolean
   notify(state: string): boolean
+  directWrites(handle: object, fh: number, fd: number): boolean
 }
 
 export const ADDON_PATH = path.join(__dirname, '../../native/build/s3link_fuse.node')
@@ -71,6 +78,14 @@ function makeDispatch(a: Addon, ops: FuseOps, timeoutMs: number): Dispatch {
   const delay = Math.min(Math.max(1, Math.floor(timeoutMs)), 2 ** 31 - 1)
 
   return function dispatch (op: string, req: object, ...rest: unknown[]): void {
+    if (op === 'wrote') { // a note of direct writes, not a request: nothing to answer
+      try {
+        ops.wrote?.(...(rest as [number, number, bigint]))
+      } catch (err) {
+        warn('fuse wrote: handler threw', err)
+      }
+      return
+    }
     let done = false
     let timer: NodeJS.Timeout | undefined
 
@@ -190,7 +205,8 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
     unmount (): Promise<void> {
       unmounting ??= unmount()
       return unmounting
-    }
+    },
+    directWrites: (fh, fd) => a.directWrites(handle, fh, fd)
   }
 }
 

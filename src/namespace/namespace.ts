@@ -234,6 +234,11 @@ export class Namespace {
     return this.pins.has(ino)
   }
 
+  /** The cached copy of an inode, if any (open files' inodes are pinned in the cache). */
+  cached (ino: number): Inode | undefined {
+    return this.inodes.get(ino)
+  }
+
   /** The cached inode changed in memory (size, times of an open file): save it at the next flush. */
   markDirty (inode: Inode): void {
     this.dirty.add(inode.ino)
