@@ -22,8 +22,9 @@
  * and the fh), emulated on top of libfuse's hiding so that fstat(2) keeps working ("Unlinked open
  * files" below). Do not pass hard_remove to libfuse (src/fuse/native.ts filters it out).
  *
- * Direct writes ("Direct writes" below): JS may hand the binding a file handle's content fd; later
- * writes on that handle are pwrite(2)n on the libfuse thread, and JS hears of them afterwards.
+ * Direct I/O ("Direct writes", "Direct reads" below): JS may hand the binding a file handle's
+ * content fd; later writes on that handle are pwrite(2)n on the libfuse thread, and JS hears of
+ * them afterwards; reads are pread(2) there, with or without asking JS first.
  *
  * Exports:
  *   mount(mountpoint: string, options: string, dispatch: Function): handle
@@ -31,6 +32,7 @@
  *   reply(token, errno: number, value?): boolean   (false when already answered)
  *   notify(state: string): boolean                  (false when NOTIFY_SOCKET is unset)
  *   directWrites(handle, fh: number, fd: number): boolean   (fd -1 stops them; false: no such fh)
+ *   directReads(handle, fh: number, fd: number, size: number): boolean  (size -1: fill; fd -1: off)
  */
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
@@ -113,6 +115,7 @@ typedef struct {
   uid_t caller_uid;
   gid_t caller_gid;
   pid_t caller_pid;
+  bool fill;          /* read: JS got no buffer; the binding reads `result` bytes from the fd */
   int result;
   sem_t sem;
 } req_t;
@@ -147,13 +150,18 @@ typedef struct mount_s {
 struct open_file {
   uint64_t fh;
   char *path;
-  int fd;              /* content fd for direct writes, or -1 */
+  int fd;              /* content fd for direct I/O, or -1 */
+  bool write_direct;   /* writes go to fd here (see "Direct writes") */
+  int read_mode;       /* READ_* (see "Direct reads") */
+  off_t read_size;     /* READ_LOCAL: the file's size */
   bool note_queued;    /* a "wrote" note is on its way to JS */
   bool released;       /* RELEASE came while a note was queued: freed once the note is read */
   off_t end;           /* direct writes since the last note: highest end offset */
   int64_t mtime_ns;    /* ... and the time of the last one */
   struct open_file *next;
 };
+
+enum { READ_JS, READ_FILL, READ_LOCAL };
 
 /* A "wrote" note: queued on the same threadsafe function as requests, so it keeps their order. */
 #define OP_WROTE OP_COUNT
@@ -453,6 +461,7 @@ static int apply_value(napi_env env, token_t *t, napi_value value) {
     void *data = NULL;
     size_t len = 0;
     if (!value_to_int64(env, value, 0, (int64_t)r->size, &n)) return -EIO;
+    if (r->fill) return (int)n; /* the libfuse thread reads the bytes (s_read) */
     if (!t->buf || napi_get_reference_value(env, t->buf, &buf) != napi_ok || !buf ||
         napi_get_buffer_info(env, buf, &data, &len) != napi_ok) return -EIO;
     if ((size_t)n > len) return -EIO; /* detached or shrunk */
@@ -562,6 +571,7 @@ static napi_value id_arg(napi_env env, uint32_t id) {
 }
 
 static void open_unlink_locked(mount_t *m, struct open_file *gone);
+static bool reads_direct(void *context, struct fuse_file_info *fi);
 
 /* JS thread: hands a "wrote" note to dispatch("wrote", undefined, fh, end, mtimeNs). */
 static void deliver_note(napi_env env, napi_value js_cb, mount_t *m, note_t *n) {
@@ -689,7 +699,9 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     void *data_ptr = NULL;
     argv[argc++] = str_or_null(env, r->path);
     argv[argc++] = fh_arg(env, r);
-    if (r->op == OP_READ) {
+    if (r->op == OP_READ && (r->fill = reads_direct(context, r->fi))) {
+      buf = num(env, (double)r->size); /* JS answers with a byte count; s_read fills the buffer */
+    } else if (r->op == OP_READ) {
       if (napi_create_buffer(env, r->size, &data_ptr, &buf) != napi_ok ||
           napi_create_reference(env, buf, 1, &t->buf) != napi_ok) goto fail;
     } else if (napi_create_buffer_copy(env, r->size, r->size ? r->buf : "", NULL, &buf) != napi_ok) {
@@ -804,6 +816,9 @@ static void open_add(uint64_t fh, const char *path) {
   if (!m || !o || !path || !(o->path = strdup(path))) { free(o); return; }
   o->fh = fh;
   o->fd = -1;
+  o->write_direct = false;
+  o->read_mode = READ_JS;
+  o->read_size = 0;
   o->note_queued = o->released = false;
   o->end = 0;
   o->mtime_ns = 0;
@@ -919,7 +934,7 @@ static bool direct_write(struct fuse_file_info *fi, const char *buf, size_t size
   if (!m || !fi) return false;
   pthread_mutex_lock(&m->open_lock);
   struct open_file *o = open_get_locked(m, fi->fh);
-  int fd = o ? o->fd : -1;
+  int fd = o && o->write_direct ? o->fd : -1;
   pthread_mutex_unlock(&m->open_lock);
   if (fd < 0) return false;
 
@@ -941,12 +956,64 @@ static bool direct_write(struct fuse_file_info *fi, const char *buf, size_t size
   if (o) {
     off_t end = off + (off_t)done;
     if (end > o->end) o->end = end;
+    if (o->read_mode == READ_LOCAL && end > o->read_size) o->read_size = end; /* its own writes */
     o->mtime_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
     noted = queue_note_locked(m, o);
   }
   pthread_mutex_unlock(&m->open_lock);
   /* Without a note JS would not know of the bytes: fail the write rather than lose its size. */
   *res = noted ? (int)done : -EIO;
+  return true;
+}
+
+/*
+ * Direct reads.
+ *
+ * JS may let a handle's reads skip its thread too (directReads): READ_LOCAL when the whole file is
+ * local and `read_size` bytes long, so reads that end within it are pread(2) here and JS never
+ * hears of them; READ_FILL while the file loads from S3 (and for reads past read_size): the read
+ * still goes to JS, which waits until its range is there and answers with a byte count instead of
+ * bytes, and the binding preads them (no JS buffer, no copy on the event loop). Bytes the content
+ * file lacks within the count (a hole at its end) read as zeros, as JS would give them.
+ */
+static int pread_full(int fd, char *buf, size_t size, off_t off) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  if (done < size) memset(buf + done, 0, size - done);
+  return (int)size;
+}
+
+/* Content fd of fh for reads JS answers with a count, or -1. Any thread. */
+static int fill_fd(mount_t *m, struct fuse_file_info *fi) {
+  if (!m || !fi) return -1;
+  pthread_mutex_lock(&m->open_lock);
+  struct open_file *o = open_get_locked(m, fi->fh);
+  int fd = o && o->read_mode != READ_JS ? o->fd : -1;
+  pthread_mutex_unlock(&m->open_lock);
+  return fd;
+}
+
+/* JS thread (call_js): whether this read goes to JS without a buffer. */
+static bool reads_direct(void *context, struct fuse_file_info *fi) {
+  return fill_fd(context, fi) >= 0;
+}
+
+/* Reads locally if the handle's file is local and the range within it: true with *res set. */
+static bool direct_read(struct fuse_file_info *fi, char *buf, size_t size, off_t off, int *res) {
+  mount_t *m = current_mount();
+  if (!m || !fi) return false;
+  pthread_mutex_lock(&m->open_lock);
+  struct open_file *o = open_get_locked(m, fi->fh);
+  int fd = o && o->read_mode == READ_LOCAL && off >= 0 && off + (off_t)size <= o->read_size ? o->fd : -1;
+  pthread_mutex_unlock(&m->open_lock);
+  if (fd < 0) return false;
+  *res = pread_full(fd, buf, size, off);
   return true;
 }
 
@@ -1106,8 +1173,14 @@ static int s_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
 
 static int s_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   if (size > INT_MAX) size = INT_MAX;
+  int res;
+  if (direct_read(fi, buf, size, off, &res)) return res;
   REQ(OP_READ); r.path = visible(path); r.buf = buf; r.size = size; r.off = off; r.fi = fi;
-  return dispatch(&r);
+  res = dispatch(&r);
+  if (!r.fill || res <= 0) return res;
+  /* JS answered with a count: its range is in the content file (the fd stays open until RELEASE). */
+  int fd = fill_fd(current_mount(), fi);
+  return fd < 0 ? -EIO : pread_full(fd, buf, (size_t)res, off);
 }
 
 static int s_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -1589,7 +1662,37 @@ static napi_value js_direct_writes(napi_env env, napi_callback_info info) {
   mount_t *m = p;
   pthread_mutex_lock(&m->open_lock);
   struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
-  if (o) o->fd = (int)fd;
+  if (o && fd >= 0) o->fd = (int)fd;
+  if (o) o->write_direct = fd >= 0;
+  pthread_mutex_unlock(&m->open_lock);
+  return make_bool(env, o != NULL);
+}
+
+static napi_value js_direct_reads(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  bool ok = false;
+  void *p = NULL;
+  int64_t fh, fd, size;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 4 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "directReads: not a mount handle");
+  }
+  if (!value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd) ||
+      !value_to_int64(env, argv[3], -1, INT64_MAX, &size)) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", "directReads(handle, fh, fd, size): fh a handle number, fd a descriptor or -1, size bytes or -1");
+  }
+  mount_t *m = p;
+  pthread_mutex_lock(&m->open_lock);
+  struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
+  if (o && fd >= 0) o->fd = (int)fd;
+  if (o) {
+    o->read_mode = fd < 0 ? READ_JS : size < 0 ? READ_FILL : READ_LOCAL;
+    o->read_size = size < 0 ? 0 : (off_t)size;
+  }
   pthread_mutex_unlock(&m->open_lock);
   return make_bool(env, o != NULL);
 }
@@ -1648,6 +1751,7 @@ NAPI_MODULE_INIT() {
     { "reply", NULL, js_reply, NULL, NULL, NULL, napi_enumerable, NULL },
     { "notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directWrites", NULL, js_direct_writes, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "directReads", NULL, js_direct_reads, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -87,7 +87,11 @@ export class ContentStore {
     return done
   }
 
+  /** Called before a content file is truncated or emptied (whoever reads it directly must stop). */
+  onTruncate?: (ino: number) => void
+
   async truncate (ino: number, size: number): Promise<void> {
+    this.onTruncate?.(ino)
     if (size === 0 && !this.open.has(ino)) {
       await fs.promises.truncate(this.pathOf(ino), 0).catch(ignoreMissing)
       return

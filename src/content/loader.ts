@@ -36,6 +36,7 @@ export interface LoaderOptions {
 }
 
 const WRITE_BATCH = 1 << 20
+const WRITES_IN_FLIGHT = 8
 
 interface Waiter { start: number, end: number, resolve: () => void, reject: (err: Error) => void }
 
@@ -81,6 +82,12 @@ class Load {
     for (const w of this.waiters) w.reject(err)
     this.waiters = []
   }
+}
+
+/** Whether writing the stream's bytes [from, upTo) ends a waiting reader's range. */
+function completesAWaiter (load: Load, from: number, upTo: number): boolean {
+  for (const w of load.waiters) if (from < w.end && w.end <= upTo) return true
+  return false
 }
 
 export class ContentLoader {
@@ -186,29 +193,48 @@ export class ContentLoader {
 
   /**
    * Writes a body into the content file from `start`, marking each written range loaded. HTTP
-   * chunks (~64 KiB) are gathered into writes of up to WRITE_BATCH bytes (fewer thread-pool
-   * round trips), except while a reader waits: then every chunk is written at once.
+   * chunks (16-64 KiB) are gathered into writes of up to WRITE_BATCH bytes (fewer thread-pool
+   * round trips), except that a write goes at once when it completes a waiting reader's range
+   * (writing every chunk while anyone waited, `hsm restore` for the whole file, cost 4/5 of the
+   * download's speed). Up to
+   * WRITES_IN_FLIGHT writes run while the body streams on: waiting for each before reading more
+   * made the download half as fast as the GET alone.
    */
   private async copyIn (load: Load, fd: number, body: AsyncIterable<Uint8Array>, start: number): Promise<number> {
     let pos = start
     let pending: Buffer[] = []
     let pendingBytes = 0
+    const inFlight = new Set<Promise<void>>()
+    let failed: unknown
     const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return
-      const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
-      pending = []
-      pendingBytes = 0
-      await this.content.write(fd, buf, pos)
-      load.add(pos, pos + buf.length)
-      pos += buf.length
+      if (pendingBytes > 0) {
+        const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
+        const at = pos
+        pending = []
+        pendingBytes = 0
+        pos += buf.length
+        const write: Promise<void> = this.content.write(fd, buf, at).then(
+          () => { load.add(at, at + buf.length) },
+          (err: unknown) => { failed ??= err }
+        ).finally(() => inFlight.delete(write))
+        inFlight.add(write)
+      }
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight)
+      if (failed !== undefined) throw failed
     }
-    for await (const chunk of body) {
-      if (pos + pendingBytes + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
-      pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-      pendingBytes += chunk.byteLength
-      if (pendingBytes >= WRITE_BATCH || load.waiters.length > 0) await flush()
+    try {
+      for await (const chunk of body) {
+        if (pos + pendingBytes + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
+        pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+        pendingBytes += chunk.byteLength
+        if (pendingBytes >= WRITE_BATCH || completesAWaiter(load, pos, pos + pendingBytes)) await flush()
+      }
+      await flush()
+    } finally {
+      // Whatever happened, no write may outlive this call: the caller closes the descriptor next.
+      await Promise.allSettled([...inFlight])
     }
-    await flush()
+    if (failed !== undefined) throw failed
     return pos
   }
 

@@ -25,6 +25,11 @@ export const ConfigSchema = z.object({
   allowOther: z.boolean().default(true),
   /** A FUSE request unanswered after this long gets ETIMEDOUT instead of hanging the caller. */
   fuseTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+  /**
+   * Kernel readahead of the mount (its bdi's read_ahead_kb), 0 = the kernel's 128 KiB. More lets
+   * the kernel ask for several chunks of a file at once while one is read (set as root only).
+   */
+  readAheadKiB: z.number().int().min(0).max(65_536).default(1024),
   /** How often changes of open files (size, times) are saved while nothing closes them. */
   flushIntervalMs: z.number().int().min(100).max(60_000).default(1000),
   /**

@@ -86,10 +86,11 @@ export class Daemon {
     }
     this.mount = await mountFuse(config.mountpoint, fuseOps(this.filesystem, content.dir, log.child({ subsystem: 'fuse' }), this.cache), {
       options: mountOptions(config),
-      timeoutMs: config.fuseTimeoutMs
+      timeoutMs: config.fuseTimeoutMs,
+      readAheadKiB: config.readAheadKiB
     })
     const mount = this.mount
-    this.filesystem.attachDirectWrites((fh, fd) => mount.directWrites(fh, fd))
+    this.filesystem.attachDirectIo(mount)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)

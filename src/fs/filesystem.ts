@@ -87,10 +87,17 @@ interface Handle {
   unqueued?: boolean
   /** Later writes go straight to the content file (offerDirectWrites). */
   direct?: boolean
+  /** Reads go straight to the content file: what directReads was last told (-1 = ask first). */
+  readSize?: number
+  /** The content fd given to directReads. */
+  directFd?: number
 }
 
-/** Lets the FUSE binding write an open file's content itself (FuseMount.directWrites). */
-export type DirectWrites = (fh: number, fd: number) => boolean
+/** Lets the FUSE binding read and write an open file's content itself (src/fuse/native.ts). */
+export interface DirectIo {
+  directWrites: (fh: number, fd: number) => boolean
+  directReads: (fh: number, fd: number, size: number) => boolean
+}
 
 /**
  * A change of the namespace that matters to S3 (export, src/sync/export-queue.ts), reported inside
@@ -113,7 +120,7 @@ export class FileSystem {
   /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
   private readonly writers = new Map<number, number>()
   private space?: Space
-  private directWrites?: DirectWrites
+  private directIo?: DirectIo
   /** Inodes whose content file something reads outside any handle (an export's upload). */
   private readonly uploading = new Map<number, number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
@@ -183,8 +190,17 @@ export class FileSystem {
     this.space = space
   }
 
-  attachDirectWrites (grant: DirectWrites): void {
-    this.directWrites = grant
+  attachDirectIo (io: DirectIo): void {
+    this.directIo = io
+    // A content file cut behind its readers (truncate, a changed object, a release): their reads
+    // must ask again, or the binding would read zeros where the file has no bytes any more.
+    this.content.onTruncate = (ino) => {
+      for (const [fh, h] of this.handles) {
+        if (h.ino !== ino || h.directFd === undefined || h.readSize === -1) continue
+        h.readSize = -1
+        io.directReads(fh, h.directFd, -1)
+      }
+    }
   }
 
   /** Told of every release of content, with the bytes freed (metrics). */
@@ -393,15 +409,46 @@ export class FileSystem {
 
   async read (fh: number, buf: Buffer, offset: number): Promise<number> {
     const h = this.handle(fh)
+    const inode = await this.readable(h, offset, buf.length)
+    if (inode.size <= offset) return 0 // no content file needed (an empty file may have none)
+    const fd = await this.contentFd(h)
+    const n = await this.content.read(fd, buf, offset, inode.size)
+    this.offerDirectReads(fh, h, inode, fd)
+    return n
+  }
+
+  /** A read on a handle given to directReads: its range made local; the binding reads it. */
+  async readInPlace (fh: number, length: number, offset: number): Promise<number> {
+    const h = this.handle(fh)
+    const inode = await this.readable(h, offset, length)
+    if (h.directFd !== undefined) this.offerDirectReads(fh, h, inode, h.directFd)
+    return Math.max(0, Math.min(length, inode.size - offset))
+  }
+
+  /** The inode of a handle about to be read at [offset, offset+length): loaded there, its use noted. */
+  private async readable (h: Handle, offset: number, length: number): Promise<Inode> {
     const inode = await this.ns.get(h.ino)
-    if (isReleased(inode.hsm) && offset < inode.size) await this.loaderFor().ensure(inode, offset, buf.length)
-    const n = inode.size <= offset ? 0 : await this.content.read(await this.contentFd(h), buf, offset, inode.size)
+    if (isReleased(inode.hsm) && offset < inode.size) await this.loaderFor().ensure(inode, offset, length)
     this.space?.touch(h.ino)
     if (relatimeDue(inode)) {
       inode.atimeNs = nowNs()
       this.ns.markDirty(inode)
     }
-    return n
+    return inode
+  }
+
+  /**
+   * After a handle's first read through here (atime done, the use noted), its reads need not cross
+   * to this thread: a local file's are read by the FUSE binding alone up to its current size; a
+   * loading file's still come here to wait for their range, but the binding reads the bytes.
+   */
+  private offerDirectReads (fh: number, h: Handle, inode: Inode, fd: number): void {
+    if (this.directIo === undefined) return
+    const size = isReleased(inode.hsm) ? -1 : inode.size
+    if (h.readSize === size) return
+    h.readSize = size
+    h.directFd = fd
+    this.directIo.directReads(fh, fd, size)
   }
 
   async write (fh: number, buf: Buffer, offset: number): Promise<number> {
@@ -435,9 +482,9 @@ export class FileSystem {
    * room first, and only while `inode` is the cached copy that wroteDirect() updates.
    */
   private offerDirectWrites (fh: number, h: Handle, inode: Inode, fd: number): void {
-    if (h.direct === true || this.directWrites === undefined || this.space?.capacity !== undefined) return
+    if (h.direct === true || this.directIo === undefined || this.space?.capacity !== undefined) return
     if (isReleased(inode.hsm) || this.ns.cached(h.ino) !== inode) return
-    h.direct = this.directWrites(fh, fd)
+    h.direct = this.directIo.directWrites(fh, fd)
   }
 
   /**
@@ -462,7 +509,7 @@ export class FileSystem {
     // A capacity configured since: growing writes must reserve room again, through write().
     if (h.direct === true && this.space?.capacity !== undefined) {
       h.direct = false
-      this.directWrites?.(fh, -1)
+      this.directIo?.directWrites(fh, -1)
     }
   }
 

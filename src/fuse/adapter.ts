@@ -68,7 +68,8 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger, cache?:
     utimens: (path, atime, mtime, _c, reply) => answer('utimens', reply, fsOp.utimens(path, atime, mtime)),
     open: (path, _flags, _c, reply) => answer('open', reply, fsOp.open(path), (fh) => fh),
     create: (path, mode, _flags, c, reply) => answer('create', reply, fsOp.create(path, mode, c), (fh) => fh),
-    read: (_p, fh, buf, offset, _c, reply) => answer('read', reply, fsOp.read(fh, buf, offset), (n) => n),
+    read: (_p, fh, buf, offset, _c, reply) =>
+      answer('read', reply, typeof buf === 'number' ? fsOp.readInPlace(fh, buf, offset) : fsOp.read(fh, buf, offset), (n) => n),
     write: (_p, fh, buf, offset, _c, reply) => answer('write', reply, fsOp.write(fh, buf, offset), (n) => n),
     wrote: (fh, end, mtimeNs) => fsOp.wroteDirect(fh, end, mtimeNs),
     flush: (path, fh, _c, reply) => answer('flush', reply, fsOp.flush(fh, path ?? undefined)),

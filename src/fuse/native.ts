@@ -23,6 +23,12 @@ export interface FuseMount {
    * `fd` must stay open until `fh` is released. False if `fh` is not open.
    */
   directWrites(fh: number, fd: number): boolean
+  /**
+   * Reads on open file `fh` from `fd`: `size` ≥ 0 says the whole file is local and that long, so
+   * reads within it never reach `ops.read`; -1 (the file is loading) still asks `ops.read`, with
+   * a byte count in place of the buffer: it answers how many bytes to read from `fd`. fd -1: off.
+   */
+  directReads(fh: number, fd: number, size: number): boolean
 }
 
 type Dispatch = (op: string, req: object, ...args: unknown[]) => void
@@ -34,6 +40,7 @@ interface Addon {
   reply(req: object, errno: number, value?: unknown): boolean
   notify(state: string): boolean
   directWrites(handle: object, fh: number, fd: number): boolean
+  directReads(handle: object, fh: number, fd: number, size: number): boolean
 }
 
 export const ADDON_PATH = path.join(__dirname, '../../native/build/s3link_fuse.node')
@@ -149,17 +156,40 @@ function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-3][0-7]{2})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
 }
 
-/** Whether a FUSE file system is mounted at `mountpoint` (an absolute, canonical path). */
-export async function isFuseMounted(mountpoint: string): Promise<boolean> {
+/** The device ("major:minor") of the FUSE file system mounted at `mountpoint`, if one is. */
+async function fuseDevice(mountpoint: string): Promise<string | undefined> {
   const info = await fs.promises.readFile('/proc/self/mountinfo', 'utf8')
+  let found: string | undefined
   for (const line of info.split('\n')) {
     const sep = line.indexOf(' - ')
     if (sep < 0) continue
     const fields = line.slice(0, sep).split(' ')
     const fstype = line.slice(sep + 3).split(' ')[0]
-    if (fstype.startsWith('fuse') && unescapeMountinfo(fields[4] ?? '') === mountpoint) return true
+    if (fstype.startsWith('fuse') && unescapeMountinfo(fields[4] ?? '') === mountpoint) found = fields[2] // the last mount wins
   }
-  return false
+  return found
+}
+
+/** Whether a FUSE file system is mounted at `mountpoint` (an absolute, canonical path). */
+export async function isFuseMounted(mountpoint: string): Promise<boolean> {
+  return await fuseDevice(mountpoint) !== undefined
+}
+
+/**
+ * Sets the mount's readahead. Only root may; anyone else keeps the kernel's (a warning says so).
+ * The kernel then asks for the next chunks of a file while the application reads the current one.
+ */
+async function setReadAhead(mountpoint: string, kib: number): Promise<void> {
+  // The kernel applies libfuse's answer to its INIT (at most 128 KiB) when that answer comes: wait
+  // for it, by a first request to ourselves (served on this event loop), and set ours after.
+  await fs.promises.stat(mountpoint).catch(() => undefined)
+  const dev = await fuseDevice(mountpoint)
+  if (dev === undefined || !/^\d+:\d+$/.test(dev)) return
+  try {
+    await fs.promises.writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, `${kib}\n`)
+  } catch (err) {
+    warn(`cannot set the readahead of ${mountpoint} to ${kib} KiB (it stays the kernel's)`, (err as Error).message)
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -180,6 +210,7 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
   // unlinked open file fail (ENOENT): the binding emulates it on top of libfuse's hiding instead.
   const options = opts.options.filter((o) => o !== 'hard_remove')
   const handle = a.mount(mnt, options.map(escapeOption).join(','), makeDispatch(a, ops, opts.timeoutMs))
+  if (opts.readAheadKiB !== undefined && opts.readAheadKiB > 0) await setReadAhead(mnt, opts.readAheadKiB)
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
@@ -206,7 +237,8 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
       unmounting ??= unmount()
       return unmounting
     },
-    directWrites: (fh, fd) => a.directWrites(handle, fh, fd)
+    directWrites: (fh, fd) => a.directWrites(handle, fh, fd),
+    directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size)
   }
 }
 

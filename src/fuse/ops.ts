@@ -76,8 +76,12 @@ export interface FuseOps {
   /** Replies with a file handle (a positive integer) that later calls receive as `fh`. */
   open(path: string, flags: number, caller: Caller, reply: Reply<number>): void
   create(path: string, mode: number, flags: number, caller: Caller, reply: Reply<number>): void
-  /** Fill `buf` (its length is the size asked for) and reply with the byte count; 0 at end of file. */
-  read(path: string | null, fh: number, buf: Buffer, offset: number, caller: Caller, reply: Reply<number>): void
+  /**
+   * Fill `buf` (its length is the size asked for) and reply with the byte count; 0 at end of file.
+   * On a handle given to `FuseMount.directReads`, `buf` is the size asked for: make the bytes be in
+   * the content file and reply with the count; the binding reads them from there.
+   */
+  read(path: string | null, fh: number, buf: Buffer | number, offset: number, caller: Caller, reply: Reply<number>): void
   /** `buf` is only valid until reply is called: copy it if kept. Reply with the byte count written. */
   write(path: string | null, fh: number, buf: Buffer, offset: number, caller: Caller, reply: Reply<number>): void
   /**
@@ -108,4 +112,9 @@ export interface MountOptions {
   options: string[]
   /** Milliseconds after which a request still unanswered gets -ETIMEDOUT (and a later reply is ignored). */
   timeoutMs: number
+  /**
+   * The mount's readahead in KiB (0 or absent: the kernel's). libfuse 2 can only lower it, so it
+   * is written to the mount's bdi in sysfs after mounting.
+   */
+  readAheadKiB?: number
 }
