@@ -86,7 +86,7 @@ interface Handle {
   /** Written since its content change was last queued (by a flush). */
   unqueued?: boolean
   /** Later writes go straight to the content file (offerDirectWrites). */
-  direct?: boolean
+  writesDirect?: boolean
   /** Reads go straight to the content file: what directReads was last told (-1 = ask first). */
   readSize?: number
   /** The content fd given to directReads. */
@@ -482,9 +482,9 @@ export class FileSystem {
    * room first, and only while `inode` is the cached copy that wroteDirect() updates.
    */
   private offerDirectWrites (fh: number, h: Handle, inode: Inode, fd: number): void {
-    if (h.direct === true || this.directIo === undefined || this.space?.capacity !== undefined) return
+    if (h.writesDirect === true || this.directIo === undefined || this.space?.capacity !== undefined) return
     if (isReleased(inode.hsm) || this.ns.cached(h.ino) !== inode) return
-    h.direct = this.directIo.directWrites(fh, fd)
+    h.writesDirect = this.directIo.directWrites(fh, fd)
   }
 
   /**
@@ -505,12 +505,21 @@ export class FileSystem {
     }
     const inode = this.ns.cached(h.ino)
     if (inode !== undefined) update(inode)
-    else void this.ns.get(h.ino).then(update, () => undefined) // open files stay cached: not expected
-    // A capacity configured since: growing writes must reserve room again, through write().
-    if (h.direct === true && this.space?.capacity !== undefined) {
-      h.direct = false
-      this.directIo?.directWrites(fh, -1)
+    else {
+      // Not expected (open files stay cached); later writes go through write(), which loads it.
+      this.stopDirectWrites(fh, h)
+      this.ns.get(h.ino).then(update, (err: unknown) => {
+        process.emitWarning(`inode ${h.ino}: writes up to ${end} bytes are in its content file, but its size could not be updated: ${String(err)}`)
+      })
     }
+    // A capacity configured since: growing writes must reserve room again, through write().
+    if (this.space?.capacity !== undefined) this.stopDirectWrites(fh, h)
+  }
+
+  private stopDirectWrites (fh: number, h: Handle): void {
+    if (h.writesDirect !== true) return
+    h.writesDirect = false
+    this.directIo?.directWrites(fh, -1)
   }
 
   /**
