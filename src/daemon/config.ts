@@ -58,6 +58,11 @@ export const ConfigSchema = z.object({
    * (the change source that works with every S3 server).
    */
   importIntervalMs: z.number().int().min(100).max(86_400_000).default(30_000),
+  /**
+   * An S3 request whose connection stays silent this long fails (and is retried like any failure):
+   * a server that stops answering must not hold an export or a load for ever.
+   */
+  s3IdleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
   /** Paths exported at the same time (each a PUT, a multipart upload, a copy or a delete). */
   exportConcurrency: z.number().int().min(1).max(256).default(16),
   /**

@@ -103,7 +103,8 @@ export class Services {
     const table = new BucketTable(store)
     const clients = this.clients = new S3Clients(table, {
       stsEndpoint: process.env.S3LINK_STS_ENDPOINT ?? config.stsEndpoint,
-      sessionName: `s3link-${meta.id}`
+      sessionName: `s3link-${meta.id}`,
+      idleTimeoutMs: config.s3IdleTimeoutMs
     })
     const loader = this.attachLoader(clients)
     const associations = await Associations.open(store, { id: meta.id, region: config.region, account: ACCOUNT_ID }, async (p) => await pathKind(filesystem, p))
@@ -122,7 +123,7 @@ export class Services {
     const imports = new ImportService(associations, filesystem, clients)
     // Export on request (export tasks, hsm archive) goes through the automatic export's Exporter;
     // its S3 writes are made by the transfer worker, off the thread that answers FUSE.
-    const transfers = this.transfers = new Transfers(log.child({ subsystem: 'export' }))
+    const transfers = this.transfers = new Transfers(log.child({ subsystem: 'export' }), { idleTimeoutMs: config.s3IdleTimeoutMs })
     transfers.start()
     const exporter = new Exporter({ associations, filesystem, clients, transfers, log: log.child({ subsystem: 'export' }) })
     const treeExport = new TreeExport({ filesystem, exporter, associations, log: log.child({ subsystem: 'export' }) })

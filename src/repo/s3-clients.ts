@@ -23,7 +23,7 @@ export class S3Clients {
   /** Drops per bucket, to notice a change made while an entry was being read. */
   private readonly changes = new Map<string, number>()
 
-  constructor (private readonly table: BucketTable, private readonly opts: CredentialOptions) {
+  constructor (private readonly table: BucketTable, private readonly opts: ClientOptions) {
     table.onChange((change) => this.drop(change.op === 'delete' ? change.bucketname : change.entry.bucketname))
   }
 
@@ -51,8 +51,13 @@ export class S3Clients {
   }
 }
 
-function buildClient (entry: BucketEntry | undefined, opts: CredentialOptions): S3Client {
-  const requestHandler = { connectionTimeout: CONNECTION_TIMEOUT_MS }
+export interface ClientOptions extends CredentialOptions {
+  /** A request whose connection is silent this long fails (socketTimeout); none if absent. */
+  idleTimeoutMs?: number
+}
+
+function buildClient (entry: BucketEntry | undefined, opts: ClientOptions): S3Client {
+  const requestHandler = { connectionTimeout: CONNECTION_TIMEOUT_MS, socketTimeout: opts.idleTimeoutMs }
   if (entry === undefined) return new S3Client({ credentials: credentialsFor(undefined, opts), requestHandler })
   const s = resolveSettings(entry)
   return new S3Client({

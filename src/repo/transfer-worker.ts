@@ -27,6 +27,7 @@ export interface ClientSettings {
   forcePathStyle?: boolean
   checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'
   connectionTimeoutMs: number
+  idleTimeoutMs?: number
 }
 
 export interface Credentials { accessKeyId: string, secretAccessKey: string, sessionToken?: string, expiration?: Date }
@@ -100,7 +101,7 @@ function clientFor (r: Extract<Request, { type: 'run' }>): Held {
       ...(s.forcePathStyle !== undefined ? { forcePathStyle: s.forcePathStyle } : {}),
       ...(s.checksums !== undefined ? { requestChecksumCalculation: s.checksums, responseChecksumValidation: s.checksums } : {}),
       credentials: provider,
-      requestHandler: { connectionTimeout: s.connectionTimeoutMs }
+      requestHandler: { connectionTimeout: s.connectionTimeoutMs, socketTimeout: s.idleTimeoutMs }
     })
     held = { client, credentials, running: 0, dropped: false }
     clients.set(r.client, held)

@@ -53,7 +53,12 @@ export class Transfers {
   private readonly latest = new Map<string, string>()
   private generation = 0
 
-  constructor (private readonly log: Logger, private readonly script = path.join(__dirname, 'transfer-worker.js')) {}
+  constructor (
+    private readonly log: Logger,
+    /** A request whose connection is silent this long fails (S3Clients' idleTimeoutMs). */
+    private readonly opts: { idleTimeoutMs?: number } = {},
+    private readonly script = path.join(__dirname, 'transfer-worker.js')
+  ) {}
 
   /** Uploads `size` bytes of a local file; multipart (parallel parts) above one part. */
   async putFile (t: Target, key: string, file: string, size: number, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
@@ -89,7 +94,7 @@ export class Transfers {
 
   private async run (t: Target, operation: Operation, signal?: AbortSignal): Promise<string> {
     signal?.throwIfAborted()
-    const settings = await settingsOf(t)
+    const settings = { ...await settingsOf(t), idleTimeoutMs: this.opts.idleTimeoutMs }
     // The main client's provider: memoized, renewed before expiry (credentials.ts).
     const c = await t.client.config.credentials()
     const credentials: Credentials = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration }

@@ -43,7 +43,7 @@ async function silentServer (t: Test): Promise<string> {
 
 t.test('writes, copies, deletes and errors as the in-thread calls', async (t) => {
   const s3 = await startS3(t, [BUCKET])
-  const transfers = new Transfers(log, SCRIPT)
+  const transfers = new Transfers(log, {}, SCRIPT)
   t.teardown(async () => { await transfers.close() })
   const tg = target(s3.endpoint)
   t.teardown(() => tg.client.destroy())
@@ -99,7 +99,7 @@ t.test('writes, copies, deletes and errors as the in-thread calls', async (t) =>
 
 t.test('cancel, a dying worker, close', async (t) => {
   const endpoint = await silentServer(t)
-  const transfers = new Transfers(log, SCRIPT)
+  const transfers = new Transfers(log, {}, SCRIPT)
   const tg = target(endpoint)
   t.teardown(() => tg.client.destroy())
 

@@ -1,6 +1,7 @@
 // Export when S3 misbehaves, through a fault-injecting proxy in front of the embedded S3 server:
 // 500s and dropped connections delay exports and lose nothing; access denied makes the DRA
-// MISCONFIGURED instead of being retried in a loop, and exports resume when it is usable again.
+// MISCONFIGURED instead of being retried in a loop, and exports resume when it is usable again;
+// a server that stops answering holds an export no longer than s3IdleTimeoutMs.
 import t from 'tap'
 import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3 } from '../fixtures/harness'
@@ -59,4 +60,23 @@ t.test('exports survive S3 errors and outages, and access denied is recorded, no
   await until('AVAILABLE again (health check)', async () => await lifecycle() === 'AVAILABLE')
   await until('the waiting export goes through', async () => (await keys()).includes('f/d1'))
   t.equal(await body('f/d1'), 'denied\n')
+})
+
+t.test('a request S3 never answers fails after s3IdleTimeoutMs; the export is tried again', async (t) => {
+  const s3 = await startS3(t, [BUCKET])
+  const proxy = await startFaultProxy(t, s3.port)
+  const direct = new S3Client({
+    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
+  })
+  t.teardown(() => direct.destroy())
+  const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 60_000, s3IdleTimeoutMs: 1500 } })
+  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.cli(['dra', 'create', '/h', `s3://${BUCKET}/h/`, '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
+  proxy.mode = 'hang'
+  t.equal((await tfs.sh('echo held > h/f')).code, 0)
+  await until('the upload went out and got no answer', async () => proxy.counts.hang >= 1)
+  proxy.mode = 'pass'
+  const body = async (): Promise<string> => await (await direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'h/f' }))).Body!.transformToString()
+  await until('the file is in S3 once the server answers again', async () => await body().catch(() => '') === 'held\n', 20_000)
 })
