@@ -157,7 +157,8 @@ struct open_file {
   bool note_queued;    /* a "wrote" note is on its way to JS */
   bool released;       /* RELEASE came while a note was queued: freed once the note is read */
   off_t end;           /* direct writes since the last note: highest end offset */
-  int64_t mtime_ns;    /* ... and the time of the last one */
+  int64_t mtime_ns;    /* ... the time of the last one */
+  uint64_t bytes;      /* ... and how many bytes they wrote */
   struct open_file *next;
 };
 
@@ -573,20 +574,23 @@ static napi_value id_arg(napi_env env, uint32_t id) {
 static void open_unlink_locked(mount_t *m, struct open_file *gone);
 static bool reads_direct(void *context, struct fuse_file_info *fi);
 
-/* JS thread: hands a "wrote" note to dispatch("wrote", undefined, fh, end, mtimeNs). */
+/* JS thread: hands a "wrote" note to dispatch("wrote", undefined, fh, end, mtimeNs, bytes). */
 static void deliver_note(napi_env env, napi_value js_cb, mount_t *m, note_t *n) {
   uint64_t fh = n->fh;
   free(n);
   if (!env || !js_cb || !m) return; /* tearing down: nobody is left to tell */
   off_t end = 0;
   int64_t mtime_ns = 0;
+  uint64_t bytes = 0;
   bool found = false;
   pthread_mutex_lock(&m->open_lock);
   for (struct open_file *o = m->open_files; o; o = o->next) {
     if (o->fh != fh || !o->note_queued) continue;
     end = o->end;
     mtime_ns = o->mtime_ns;
+    bytes = o->bytes;
     o->end = 0;
+    o->bytes = 0;
     o->note_queued = false;
     found = true;
     if (o->released) open_unlink_locked(m, o);
@@ -594,15 +598,16 @@ static void deliver_note(napi_env env, napi_value js_cb, mount_t *m, note_t *n) 
   }
   pthread_mutex_unlock(&m->open_lock);
   if (!found) return;
-  napi_value argv[5];
+  napi_value argv[6];
   napi_get_undefined(env, &argv[1]);
   argv[0] = str_or_null(env, "wrote");
   argv[2] = num(env, (double)fh);
   argv[3] = num(env, (double)end);
   if (napi_create_bigint_int64(env, mtime_ns, &argv[4]) != napi_ok) argv[4] = NULL;
-  for (size_t i = 0; i < 5; i++) if (!argv[i]) { clear_exception(env); return; }
+  argv[5] = num(env, (double)bytes);
+  for (size_t i = 0; i < 6; i++) if (!argv[i]) { clear_exception(env); return; }
   napi_value undef = make_undefined(env);
-  if (napi_call_function(env, undef, js_cb, 5, argv, NULL) != napi_ok) clear_exception(env);
+  if (napi_call_function(env, undef, js_cb, 6, argv, NULL) != napi_ok) clear_exception(env);
 }
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -822,6 +827,7 @@ static void open_add(uint64_t fh, const char *path) {
   o->note_queued = o->released = false;
   o->end = 0;
   o->mtime_ns = 0;
+  o->bytes = 0;
   pthread_mutex_lock(&m->open_lock);
   o->next = m->open_files;
   m->open_files = o;
@@ -956,6 +962,7 @@ static bool direct_write(struct fuse_file_info *fi, const char *buf, size_t size
   if (o) {
     off_t end = off + (off_t)done;
     if (end > o->end) o->end = end;
+    o->bytes += done;
     if (o->read_mode == READ_LOCAL && end > o->read_size) o->read_size = end; /* its own writes */
     o->mtime_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
     noted = queue_note_locked(m, o);

@@ -43,6 +43,13 @@ import { TreeExport } from '../sync/task-export'
 
 /** The account id in ARNs: s3link has no AWS account of its own. */
 const ACCOUNT_ID = '000000000000'
+/**
+ * Exports yield to heavy writing: above this rate of bytes written through the mount, at most
+ * YIELD_SLOTS exports run (uploads, the S3 server's work and the queue's all take CPU and disk
+ * from the writer). Small-file work stays below it; a backlog still drains, just slower.
+ */
+const YIELD_ABOVE_BYTES_PER_S = 32 * 2 ** 20
+const YIELD_SLOTS = 2
 
 export interface ServicesContext {
   config: Config
@@ -145,7 +152,9 @@ export class Services {
     this.autoImport.start()
     const importQueue = this.importQueue = await ImportQueue.open(store)
     treeExport.useMetrics(metrics)
-    const exportQueue = this.exportQueue = await ExportQueue.open(store, filesystem.ns, (p) => exporter.exported(p), config.exportConcurrency)
+    // Writing through the mount comes first: while it runs fast, exports go a few at a time.
+    const exportSlots = (): number => filesystem.writeRate() > YIELD_ABOVE_BYTES_PER_S ? Math.min(YIELD_SLOTS, config.exportConcurrency) : config.exportConcurrency
+    const exportQueue = this.exportQueue = await ExportQueue.open(store, filesystem.ns, (p) => exporter.exported(p), exportSlots)
     this.startExport(exporter, exportQueue, metrics, associations)
     this.startEventImport(importQueue, new ChangeApplier({ associations, filesystem, clients, exportPending, log: log.child({ subsystem: 'import' }) }), metrics)
     this.sqsImport = new SqsImporter({

@@ -14,6 +14,7 @@
 import { fsError } from '../util/errors'
 import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
 import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO, lastAccessNs } from '../namespace/inode'
+import { RateMeter } from '../util/rate'
 import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
@@ -121,6 +122,8 @@ export class FileSystem {
   private readonly writers = new Map<number, number>()
   private space?: Space
   private directIo?: DirectIo
+  /** Bytes written through the mount, as a recent rate (exports yield to heavy writing). */
+  private readonly writes = new RateMeter()
   /** Inodes whose content file something reads outside any handle (an export's upload). */
   private readonly uploading = new Map<number, number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
@@ -188,6 +191,11 @@ export class FileSystem {
 
   attachSpace (space: Space): void {
     this.space = space
+  }
+
+  /** Bytes per second written through the mount just now. */
+  writeRate (): number {
+    return this.writes.perSecond()
   }
 
   attachDirectIo (io: DirectIo): void {
@@ -463,6 +471,7 @@ export class FileSystem {
       this.markWriter(h)
       const fd = await this.contentFd(h)
       const n = await this.content.write(fd, buf, offset)
+      this.writes.add(n)
       inode.size = Math.max(inode.size, offset + n)
       inode.mtimeNs = inode.ctimeNs = nowNs()
       this.markDirtyContent(inode)
@@ -492,7 +501,8 @@ export class FileSystem {
    * any request the kernel sent after those writes (getattr, flush, fsync, release), so it must
    * update the inode synchronously.
    */
-  wroteDirect (fh: number, end: number, mtimeNs: bigint): void {
+  wroteDirect (fh: number, end: number, mtimeNs: bigint, bytes: number): void {
+    this.writes.add(bytes)
     const h = this.handles.get(fh)
     if (h === undefined) return
     const update = (inode: Inode): void => {

@@ -71,7 +71,7 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger, cache?:
     read: (_p, fh, buf, offset, _c, reply) =>
       answer('read', reply, typeof buf === 'number' ? fsOp.readInPlace(fh, buf, offset) : fsOp.read(fh, buf, offset), (n) => n),
     write: (_p, fh, buf, offset, _c, reply) => answer('write', reply, fsOp.write(fh, buf, offset), (n) => n),
-    wrote: (fh, end, mtimeNs) => fsOp.wroteDirect(fh, end, mtimeNs),
+    wrote: (fh, end, mtimeNs, bytes) => fsOp.wroteDirect(fh, end, mtimeNs, bytes),
     flush: (path, fh, _c, reply) => answer('flush', reply, fsOp.flush(fh, path ?? undefined)),
     release: (path, fh, _c, reply) => answer('release', reply, fsOp.release(fh, path ?? undefined)),
     fsync: (_p, fh, datasync, _c, reply) => answer('fsync', reply, fsOp.fsync(fh, datasync)),

@@ -87,7 +87,7 @@ function makeDispatch(a: Addon, ops: FuseOps, timeoutMs: number): Dispatch {
   return function dispatch (op: string, req: object, ...rest: unknown[]): void {
     if (op === 'wrote') { // a note of direct writes, not a request: nothing to answer
       try {
-        ops.wrote?.(...(rest as [number, number, bigint]))
+        ops.wrote?.(...(rest as [number, number, bigint, number]))
       } catch (err) {
         warn('fuse wrote: handler threw', err)
       }

@@ -85,10 +85,11 @@ export interface FuseOps {
   /** `buf` is only valid until reply is called: copy it if kept. Reply with the byte count written. */
   write(path: string | null, fh: number, buf: Buffer, offset: number, caller: Caller, reply: Reply<number>): void
   /**
-   * Not a request: writes the binding made itself on `fh` (see `FuseMount.directWrites`) reached
-   * `end` at wall-clock time `mtimeNs`. Called before any request the kernel sent after them.
+   * Not a request: writes the binding made itself on `fh` (see `FuseMount.directWrites`), `bytes`
+   * in all, reached `end` at wall-clock time `mtimeNs`. Called before any request the kernel sent
+   * after them.
    */
-  wrote?(fh: number, end: number, mtimeNs: bigint): void
+  wrote?(fh: number, end: number, mtimeNs: bigint, bytes: number): void
   flush(path: string | null, fh: number, caller: Caller, reply: Reply): void
   release(path: string | null, fh: number, caller: Caller, reply: Reply): void
   fsync(path: string | null, fh: number, datasync: boolean, caller: Caller, reply: Reply): void

@@ -68,14 +68,15 @@ export class ExportQueue {
     private readonly exported: (path: string) => boolean,
     last: number,
     count: number,
-    private readonly concurrency: number
+    private readonly concurrency: number | (() => number)
   ) {
     this.nextSeq = last + 1
     this.stored = count
   }
 
   /** `exported(path)`: the path lies in a DRA with an export policy (else nothing is queued). */
-  static async open (store: Store, ns: Namespace, exported: (path: string) => boolean, concurrency = 16): Promise<ExportQueue> {
+  /** `concurrency`: transfers at once, or a function asked at each scheduling (it may vary). */
+  static async open (store: Store, ns: Namespace, exported: (path: string) => boolean, concurrency: number | (() => number) = 16): Promise<ExportQueue> {
     let last = 0
     let count = 0
     for await (const key of store.keys(exportQueueRange)) {
@@ -216,8 +217,9 @@ export class ExportQueue {
     let wakeAt = Infinity
     let earlierPut = false
     const seen = new Set<string>()
+    const slots = typeof this.concurrency === 'number' ? this.concurrency : this.concurrency()
     for (const e of this.window) {
-      if (this.running.size >= this.concurrency) break
+      if (this.running.size >= slots) break
       const blocked = seen.has(e.path) || e.running === true || this.running.has(e.path) || (e.op === 'delete' && earlierPut)
       seen.add(e.path)
       if (e.op === 'put') earlierPut = true
