@@ -1650,59 +1650,43 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   return make_bool(env, true);
 }
 
-static napi_value js_direct_writes(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  bool ok = false;
-  void *p = NULL;
-  int64_t fh, fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 3 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
-    clear_exception(env);
-    return throw_error(env, "EINVAL", "directWrites: not a mount handle");
-  }
-  if (!value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd)) {
-    clear_exception(env);
-    return throw_error(env, "EINVAL", "directWrites(handle, fh, fd): fh must be a handle number, fd a descriptor or -1");
-  }
-  mount_t *m = p;
-  pthread_mutex_lock(&m->open_lock);
-  struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
-  if (o && fd >= 0) o->fd = (int)fd;
-  if (o) o->write_direct = fd >= 0;
-  pthread_mutex_unlock(&m->open_lock);
-  return make_bool(env, o != NULL);
-}
-
-static napi_value js_direct_reads(napi_env env, napi_callback_info info) {
+/*
+ * directWrites(handle, fh, fd) and directReads(handle, fh, fd, size): what the binding may do by
+ * itself on open file fh ("Direct writes", "Direct reads"). False when fh is not open.
+ */
+static napi_value direct_io(napi_env env, napi_callback_info info, bool reads) {
+  const char *usage = reads
+    ? "directReads(handle, fh, fd, size): a mount handle, an open file handle, a descriptor or -1, a size or -1"
+    : "directWrites(handle, fh, fd): a mount handle, an open file handle, a descriptor or -1";
   size_t argc = 4;
   napi_value argv[4];
   bool ok = false;
   void *p = NULL;
-  int64_t fh, fd, size;
+  int64_t fh, fd, size = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 4 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+  if (argc < (reads ? 4u : 3u) || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p ||
+      !value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd) ||
+      (reads && !value_to_int64(env, argv[3], -1, INT64_MAX, &size))) {
     clear_exception(env);
-    return throw_error(env, "EINVAL", "directReads: not a mount handle");
-  }
-  if (!value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd) ||
-      !value_to_int64(env, argv[3], -1, INT64_MAX, &size)) {
-    clear_exception(env);
-    return throw_error(env, "EINVAL", "directReads(handle, fh, fd, size): fh a handle number, fd a descriptor or -1, size bytes or -1");
+    return throw_error(env, "EINVAL", usage);
   }
   mount_t *m = p;
   pthread_mutex_lock(&m->open_lock);
   struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
   if (o && fd >= 0) o->fd = (int)fd;
-  if (o) {
+  if (o && reads) {
     o->read_mode = fd < 0 ? READ_JS : size < 0 ? READ_FILL : READ_LOCAL;
     o->read_size = size < 0 ? 0 : (off_t)size;
+  } else if (o) {
+    o->write_direct = fd >= 0;
   }
   pthread_mutex_unlock(&m->open_lock);
   return make_bool(env, o != NULL);
 }
+
+static napi_value js_direct_writes(napi_env env, napi_callback_info info) { return direct_io(env, info, false); }
+static napi_value js_direct_reads(napi_env env, napi_callback_info info) { return direct_io(env, info, true); }
 
 static napi_value js_notify(napi_env env, napi_callback_info info) {
   size_t argc = 1;

@@ -8,11 +8,12 @@
 // Needs `apt-get install chromium` (make deps) and a build (`npx tsc -p tsconfig.json`).
 import t from 'tap'
 import fs from 'node:fs'
-import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { chromium, type Page } from 'playwright-core'
 import { startFs, startS3 } from '../fixtures/harness'
 import { fsx } from '../fixtures/aws'
 import { startProxy } from '../fixtures/proxy'
+import { s3Client } from '../fixtures/s3'
 
 const CHROMIUM = '/usr/bin/chromium'
 const BUCKET = 'dash-tasks'
@@ -25,11 +26,7 @@ const listed = (page: Page): Promise<Array<[string, string, boolean]>> => page.l
 t.test('data repository tasks in Chromium', async (t) => {
   if (!fs.existsSync(CHROMIUM)) return t.skip(`${CHROMIUM} is not installed (apt-get install chromium, or make deps)`, () => {})
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   for (const key of ['a', 'b', 'sub/c']) await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: `p/${key}`, Body: `${key}\n` }))
   // The daemon reaches S3 through a proxy that can hold every request: tasks stay EXECUTING/PENDING.
   const proxy = await startProxy(t, s3.port)

@@ -3,9 +3,10 @@
 // states from 0x0 to exists archived, progress (plain and on a terminal), the background form
 // without --wait, and failures named with exit 1.
 import t from 'tap'
-import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { CLI, run, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'archive-me'
 const NEVER = '(0x00000000)'
@@ -17,11 +18,7 @@ const cliIn = async (tfs: TestFs, cwd: string, args: string[]) => await run(proc
 
 t.test('hsm archive', async (t) => {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const keys = async (prefix: string): Promise<string[]> => ((await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents ?? []).map((o) => o.Key ?? '').sort()
   const body = async (key: string): Promise<string> => await (await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToString('utf8') ?? ''
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })

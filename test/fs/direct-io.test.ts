@@ -8,10 +8,11 @@
 import t from 'tap'
 import path from 'node:path'
 import { randomBytes, createHash } from 'node:crypto'
-import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3 } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const py = (script: string): string => `python3 - <<'EOF'\n${script}\nEOF`
 
@@ -164,11 +165,7 @@ t.test('a reader sees truncates and writes made through another descriptor', asy
 t.test('a file open for reading whose object changes in S3: the next read gives the new bytes', async (t) => {
   const BUCKET = 'direct-reads'
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 300, draCheckIntervalMs: 1000 } })
   t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string

@@ -3,20 +3,17 @@
 // are read lazily through the mount with normal tools.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
-import { S3Client, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'auto-import'
 
 async function setup (t: Tap.Test, events: string) {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 300, draCheckIntervalMs: 1000 } })
   const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
   t.equal(add.code, 0, add.stderr)

@@ -3,22 +3,19 @@
 // MISCONFIGURED instead of being retried in a loop, and exports resume when it is usable again;
 // a server that stops answering holds an export no longer than s3IdleTimeoutMs.
 import t from 'tap'
-import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3 } from '../fixtures/harness'
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'faulty'
 
 t.test('exports survive S3 errors and outages, and access denied is recorded, not looped', async (t) => {
   const s3 = await startS3(t, [BUCKET])
   const proxy = await startFaultProxy(t, s3.port)
-  const direct = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => direct.destroy())
+  const direct = s3Client(t, s3.endpoint)
   const keys = async (): Promise<string[]> => ((await direct.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'f/' }))).Contents ?? []).map((o) => o.Key ?? '').sort()
   const body = async (key: string): Promise<string> => await (await direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString()
 
@@ -65,11 +62,7 @@ t.test('exports survive S3 errors and outages, and access denied is recorded, no
 t.test('a request S3 never answers fails after s3IdleTimeoutMs; the export is tried again', async (t) => {
   const s3 = await startS3(t, [BUCKET])
   const proxy = await startFaultProxy(t, s3.port)
-  const direct = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => direct.destroy())
+  const direct = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 60_000, s3IdleTimeoutMs: 1500 } })
   t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/h', `s3://${BUCKET}/h/`, '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)

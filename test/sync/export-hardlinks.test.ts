@@ -2,9 +2,10 @@
 // object, and modifying the file through any link updates all of them; deleting one link deletes
 // only its object. Through the real mount, to the embedded S3 server, across restarts and kill -9.
 import t from 'tap'
-import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3 } from '../fixtures/harness'
 import { until as untilHolds } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'linked'
 
@@ -14,11 +15,7 @@ const until = async (what: string, check: () => Promise<boolean>, ms?: number): 
 
 async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
   t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/x', `s3://${BUCKET}/out/`, '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)

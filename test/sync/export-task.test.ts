@@ -3,10 +3,11 @@
 // a file dirty and the next task exports it again; the refusal while automatic export is on (AWS
 // CLI); the failures.csv report (a key over 1,024 bytes, a file open for writing); cancel.
 import t from 'tap'
-import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { CLI, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws, fsx } from '../fixtures/aws'
 import { startProxy } from '../fixtures/proxy'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'exptask'
 const NEVER = '(0x00000000)'
@@ -17,11 +18,7 @@ const REPORT = { Enabled: true, Path: `s3://${BUCKET}/p/reports`, Format: 'REPOR
 async function setup (t: Tap.Test, viaProxy = false) {
   const s3 = await startS3(t, [BUCKET])
   const proxy = viaProxy ? await startProxy(t, s3.port) : undefined
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
   const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy?.endpoint ?? s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
   t.equal(add.code, 0, add.stderr)

@@ -3,20 +3,17 @@
 // and deletions included; nothing is lost to kill -9.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'exported'
 
 async function setup (t: Tap.Test, events = 'NEW,CHANGED,DELETED') {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
   t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
@@ -94,11 +91,7 @@ t.test('kill -9 during a multipart upload: the file is in S3, whole, after the r
   const { startProxy } = await import('../fixtures/proxy')
   const s3 = await startS3(t, ['midway'])
   const proxy = await startProxy(t, s3.port)
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
   t.equal((await tfs.cli(['bucket', 'add', 'midway', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/m', 's3://midway/m/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
@@ -121,11 +114,7 @@ t.test('a file changed while its upload is under way is exported again; /metrics
   const { startProxy } = await import('../fixtures/proxy')
   const s3 = await startS3(t, ['racing'])
   const proxy = await startProxy(t, s3.port)
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
   t.equal((await tfs.cli(['bucket', 'add', 'racing', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/r', 's3://racing/r/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)

@@ -5,7 +5,7 @@
 // are left out; an open file is a ResourceBusy failure in failures.csv; cancel midway; the released
 // state survives a restart; bad requests change nothing.
 import t from 'tap'
-import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { CLI, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws, fsx } from '../fixtures/aws'
 import { Store } from '../../src/store/db'
@@ -15,6 +15,7 @@ import { lastAccessNs } from '../../src/namespace/inode'
 import type { Inode } from '../../src/namespace/inode'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, IMPORTED_RELEASED } from '../../src/namespace/hsm'
 import { callApi } from '../../src/api/client'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'reltask'
 const NEVER = '(0x00000000)'
@@ -54,11 +55,7 @@ t.test('DurationSinceLastAccess: max(atime, mtime, ctime) against the creation t
 
 async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
   const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
   t.equal(add.code, 0, add.stderr)

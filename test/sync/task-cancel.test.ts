@@ -3,10 +3,11 @@
 // (CANCELED at once, never started); and kill -9 of the daemon during EXECUTING (the task runs
 // again from the start at the next mount and finishes, the queued one after it).
 import t from 'tap'
-import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws, fsx, waitForDra } from '../fixtures/aws'
 import { startProxy } from '../fixtures/proxy'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'cancel'
 const OBJECTS = 1000 // one full listing page: seconds of HEADs for s3rver
@@ -30,11 +31,7 @@ const importing = (x: any): boolean => x.Lifecycle === 'EXECUTING' && x.Status?.
 
 t.test('cancel and restart', async (t) => {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   // The daemons reach S3 through a proxy that can hold every request: a task is caught mid-page.
   const proxy = await startProxy(t, s3.port)
   t.teardown(() => proxy.close())

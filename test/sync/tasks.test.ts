@@ -4,9 +4,10 @@
 // and the FSx errors of bad requests.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
-import { S3Client, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
 import { CLI, run, startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws, fsx, waitForDra } from '../fixtures/aws'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'tasks'
 const META = { 'file-permissions': '0100640', 'file-owner': '1000', 'file-group': '1000', 'file-mtime': '1595002920000000000ns' }
@@ -14,11 +15,7 @@ const sha = (b: Buffer | string): string => createHash('sha256').update(b).diges
 
 async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { draCheckIntervalMs: 500 } })
   const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
   t.equal(add.code, 0, add.stderr)

@@ -2,10 +2,11 @@
 // the embedded S3 server are applied to the linked directory per the DRA's policy; bad requests are
 // refused and change nothing. Listing-based import is off here (one hour), so only events act.
 import t from 'tap'
-import { S3Client, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
+import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'hooked'
 const SECRET = 'hook-secret-' + Math.random().toString(36).slice(2)
@@ -20,11 +21,7 @@ const s3Record = (key: string, name: string, sequencer: string, minio = false): 
 
 t.test('webhook', async (t) => {
   const s3 = await startS3(t, [BUCKET, 'other-bucket'])
-  const c = new S3Client({
-    endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-  t.teardown(() => c.destroy())
+  const c = s3Client(t, s3.endpoint)
   const tfs: TestFs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
   t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER', '--shared-secret', SECRET])).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
