@@ -1,0 +1,49 @@
+// The export queue asks how many transfers may run each time it schedules: exports run 2 at a
+// time while the mount is written fast (services.ts), and at full width again once it is not.
+import t from 'tap'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Store } from '../../src/store/db'
+import { Namespace } from '../../src/namespace/namespace'
+import { ExportQueue } from '../../src/sync/export-queue'
+import { until } from '../fixtures/until'
+
+t.test('the number of transfers at once follows the concurrency function', async (t) => {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
+  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const store = await Store.open(path.join(dir, 'db'))
+  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  let slots = 2
+  const queue = await ExportQueue.open(store, ns, () => true, () => slots)
+  t.teardown(async () => { await queue.stop(0); await store.close() })
+
+  let running = 0
+  let most = 0
+  let done = 0
+  const release: Array<() => void> = []
+  queue.start(async () => {
+    running++
+    most = Math.max(most, running)
+    await new Promise<void>((resolve) => release.push(resolve))
+    running--
+    done++
+    return 'done'
+  })
+  await ns.mutate(async (tx) => {
+    for (let i = 0; i < 12; i++) await queue.onChange(tx, { kind: 'content', path: `/f${i}` })
+  })
+  await until('two transfers run', async () => running === 2)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(most, 2, 'no more than 2 while the function says 2')
+
+  slots = 8
+  release.splice(0).forEach((r) => r()) // two finish: the queue schedules again, now 8 wide
+  await until('eight transfers run', async () => running === 8)
+  t.equal(most, 8, 'then up to 8')
+  while (done < 12) {
+    release.splice(0).forEach((r) => r())
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.equal(queue.size, 0, 'all exported')
+})
