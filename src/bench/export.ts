@@ -30,11 +30,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import * as proc from './proc'
-import { sh, sleep } from './proc'
+import { sh, sleep, REPEAT, q, count } from './proc'
 import { BenchFs } from './daemon'
 import { BenchS3 } from './s3'
 import { MiB } from './s3tool'
-import type { Report } from './report'
+import type { Report, SectionOptions } from './report'
 import { partSizeFor } from '../repo/uploads'
 
 const BUCKET = 's3link-export'
@@ -51,20 +51,9 @@ const POLL_MS = 50
 const GOAL_BIG_SLOWDOWN = 1.2
 const GOAL_SMALL_RATIO = 0.8
 const GOAL_LOAD_RATIO = 0.8
-const REPEAT = Math.max(1, Number(process.env.S3LINK_BENCH_REPEAT ?? 2))
 
-export interface ExportBenchOptions {
-  root: string
-  local: string
-  report: Report
-  only: Set<string>
-  scale: number
-  daemonArgs: string[]
-  log: (message: string) => void
-}
+export type ExportBenchOptions = SectionOptions
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
-const count = (n: number): string => n.toLocaleString('en-US')
 const now = (): number => Number(process.hrtime.bigint()) / 1e9
 const secs = (x: number): string => `${x.toFixed(2)} s`
 const load = (): string => `load ${os.loadavg()[0].toFixed(1)}`

@@ -32,12 +32,12 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { run, sh, sleep } from './proc'
+import { run, sh, sleep, REPEAT, q, count } from './proc'
 import * as proc from './proc'
 import { BenchFs } from './daemon'
 import { BenchS3 } from './s3'
 import { MiB, dirKey } from './s3tool'
-import type { Report } from './report'
+import type { Report, SectionOptions } from './report'
 
 const BUCKET = 's3link-bench'
 const MANY = 'many/'
@@ -50,19 +50,10 @@ const GOAL_IMPORT_RATIO = 0.8
 const GOAL_RSS_MB = 300
 const GOAL_COLD_READ_RATIO = 0.8
 const GOAL_TTFB_MS = 100
-const REPEAT = Math.max(1, Number(process.env.S3LINK_BENCH_REPEAT ?? 2))
 
 const MB = 1e6
 
-export interface ImportBenchOptions {
-  root: string
-  local: string
-  report: Report
-  only: Set<string>
-  scale: number
-  daemonArgs: string[]
-  log: (message: string) => void
-}
+export type ImportBenchOptions = SectionOptions
 
 /** The big objects: cold-I (dd), ttfb0-I and ttfbfar-I (time to first byte), I < REPEAT. */
 const bigName = (kind: string, i: number): string => `${kind}-${i}.bin`
@@ -70,8 +61,6 @@ const bigKey = (kind: string, i: number): string => BIG + bigName(kind, i)
 const bigCopies = (): string[] => ['cold', 'ttfb0', 'ttfbfar'].flatMap((kind) =>
   Array.from({ length: REPEAT }, (_, i) => bigKey(kind, i))).filter((k) => k !== bigKey('cold', 0))
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
-const count = (n: number): string => n.toLocaleString('en-US')
 
 /** open + one 4 KiB pread at an offset, timed in the child; the block index checks where the bytes came from. */
 const TTFB_PY = `

@@ -44,7 +44,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { run, sh, onCleanup, cleanupAll, installSignalHandlers, mountsUnder } from './proc'
+import { run, sh, onCleanup, cleanupAll, installSignalHandlers, mountsUnder, REPEAT, q } from './proc'
 import { BenchFs, REPO } from './daemon'
 import { Report } from './report'
 import { dirName } from './populate'
@@ -56,7 +56,6 @@ const ONLY = new Set((process.env.S3LINK_BENCH_ONLY ?? 'seq,small,untar,many,imp
 const PROFILE_DIR = process.env.S3LINK_BENCH_PROFILE
 const EXTRA_DAEMON_ARGS = (process.env.S3LINK_BENCH_DAEMON_ARGS ?? '').split(' ').filter((a) => a !== '')
 const FULL_FIND = process.env.S3LINK_BENCH_FULL_FIND !== '0'
-const REPEAT = Math.max(1, Number(process.env.S3LINK_BENCH_REPEAT ?? 2))
 
 const SEQ_MIB = Math.max(1, Math.round(1024 * SCALE))
 const SMALL_FILES = Math.max(10, Math.round(10_000 * SCALE))
@@ -79,7 +78,6 @@ const daemonArgs = (): string[] => [
   ...EXTRA_DAEMON_ARGS
 ]
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
 
 function log (message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)

@@ -124,3 +124,11 @@ export async function mountsUnder (dir: string): Promise<string[]> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** How many times sections run per side, alternating (S3LINK_BENCH_REPEAT); the best is kept. */
+export const REPEAT = Math.max(1, Number(process.env.S3LINK_BENCH_REPEAT ?? 2))
+
+/** A string quoted for sh. */
+export const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
+
+export const count = (n: number): string => n.toLocaleString('en-US')

@@ -20,6 +20,17 @@ export interface Row {
   note?: string
 }
 
+/** What main.ts gives each section module (import.ts, export.ts). */
+export interface SectionOptions {
+  root: string
+  local: string
+  report: Report
+  only: Set<string>
+  scale: number
+  daemonArgs: string[]
+  log: (message: string) => void
+}
+
 export class Report {
   readonly rows: Row[] = []
   readonly errors: Array<{ section: string, error: string }> = []
