@@ -15,6 +15,7 @@ import { fsError } from '../util/errors'
 import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
 import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO, lastAccessNs } from '../namespace/inode'
 import { RateMeter } from '../util/rate'
+import { RefCounts } from '../util/ref-counts'
 import { nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
@@ -119,13 +120,13 @@ export class FileSystem {
   private loader?: Loader
   private listener?: ChangeListener
   /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
-  private readonly writers = new Map<number, number>()
+  private readonly writers = new RefCounts<number>()
   private space?: Space
   private directIo?: DirectIo
   /** Bytes written through the mount, as a recent rate (exports yield to heavy writing). */
   private readonly writes = new RateMeter()
   /** Inodes whose content file something reads outside any handle (an export's upload). */
-  private readonly uploading = new Map<number, number>()
+  private readonly uploading = new RefCounts<number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
 
   constructor (readonly ns: Namespace, readonly content: ContentStore) {}
@@ -163,26 +164,29 @@ export class FileSystem {
    * released: a release in the middle would make the upload read a short file.
    */
   async withContent<T> (ino: number, fn: () => Promise<T>): Promise<T> {
-    this.uploading.set(ino, (this.uploading.get(ino) ?? 0) + 1)
+    this.uploading.add(ino)
     try {
       return await fn()
     } finally {
-      const left = (this.uploading.get(ino) ?? 1) - 1
-      if (left > 0) this.uploading.set(ino, left)
-      else this.uploading.delete(ino)
+      this.uploading.remove(ino)
     }
+  }
+
+  /** Open, or read by an upload: its content may not be released now. */
+  private inUse (ino: number): boolean {
+    return this.ns.isOpen(ino) || this.uploading.has(ino)
   }
 
   /** Some open handle has written to the file and is not closed yet. */
   isBeingWritten (ino: number): boolean {
-    return (this.writers.get(ino) ?? 0) > 0
+    return this.writers.has(ino)
   }
 
   private markWriter (h: Handle): void {
     h.unqueued = true
     if (h.wrote === true) return
     h.wrote = true
-    this.writers.set(h.ino, (this.writers.get(h.ino) ?? 0) + 1)
+    this.writers.add(h.ino)
   }
 
   attachLoader (loader: Loader): void {
@@ -223,7 +227,7 @@ export class FileSystem {
       localFiles: () => this.ns.localFiles(),
       candidate: async (ino) => {
         const inode = await this.ns.peek(ino)
-        if (inode === undefined || releaseRefusal(inode) !== undefined || this.ns.isOpen(ino) || this.uploading.has(ino)) return undefined
+        if (inode === undefined || releaseRefusal(inode) !== undefined || this.inUse(ino)) return undefined
         return { bytes: inode.size, lastUsedMs: lastAccessMs(inode) }
       },
       release: async (ino) => {
@@ -280,7 +284,7 @@ export class FileSystem {
       const inode = await this.ns.get(ino)
       const why = releaseRefusal(inode)
       if (why !== undefined) return why
-      if (this.ns.isOpen(ino) || this.uploading.has(ino)) return 'busy'
+      if (this.inUse(ino)) return 'busy'
       inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
       tx.putInode(inode)
       return { bytes: inode.size }
@@ -544,6 +548,11 @@ export class FileSystem {
       return
     }
     h.unqueued = false
+    await this.saveWritten(h, path)
+  }
+
+  /** A written file's saved state and its export, in one batch: a crash keeps both or neither. */
+  private async saveWritten (h: Handle, path?: string): Promise<void> {
     const inode = await this.ns.get(h.ino)
     await this.ns.mutate(async (tx) => {
       tx.putInode(inode)
@@ -566,15 +575,8 @@ export class FileSystem {
     try {
       if (h.fd !== undefined) await this.content.release(h.ino)
       if (h.wrote === true) {
-        const left = (this.writers.get(h.ino) ?? 1) - 1
-        if (left > 0) this.writers.set(h.ino, left)
-        else this.writers.delete(h.ino)
-        // The file's saved state and its export are one batch: a crash cannot keep one without the other.
-        const inode = await this.ns.get(h.ino)
-        await this.ns.mutate(async (tx) => {
-          tx.putInode(inode)
-          if (inode.nlink > 0) await this.changedInode(tx, inode, 'content', path ?? h.path)
-        })
+        this.writers.remove(h.ino)
+        await this.saveWritten(h, path)
       } else {
         await this.ns.flush([h.ino])
       }

@@ -24,6 +24,7 @@
  * memory and not yet saved is added on top (`localBytes()`), from the inodes in `uncounted`.
  * A database from before this counting is counted once, in the background (`countStep`).
  */
+import { RefCounts } from '../util/ref-counts'
 import { Store, type Op } from '../store/db'
 import {
   META_NEXT_INO, META_SYNCED, META_LOCAL_BYTES, META_LOCAL_SCAN, inodeKey, direntKey, xattrKey, orphanKey, localKey,
@@ -49,7 +50,7 @@ export class Namespace {
   private readonly inodes: Lru<number, Inode>
   private readonly dirents: Lru<string, DirentRecord>
   /** Open-file reference counts: pinned inodes are never evicted. */
-  private readonly pins = new Map<number, number>()
+  private readonly pins = new RefCounts<number>()
   private readonly dirty = new Set<number>()
   private generation = 0
   private nextIno = ROOT_INO + 1
@@ -219,15 +220,12 @@ export class Namespace {
   // ---- open files ----
 
   pin (ino: number): void {
-    this.pins.set(ino, (this.pins.get(ino) ?? 0) + 1)
+    this.pins.add(ino)
   }
 
   /** Returns true when this was the last open reference. */
   unpin (ino: number): boolean {
-    const n = (this.pins.get(ino) ?? 1) - 1
-    if (n > 0) { this.pins.set(ino, n); return false }
-    this.pins.delete(ino)
-    return true
+    return this.pins.remove(ino)
   }
 
   isOpen (ino: number): boolean {
