@@ -16,7 +16,7 @@ import { Namespace, NAME_MAX, type Transaction } from '../namespace/namespace'
 import { type Inode, isDir, isReg, isSymlink, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_ISGID, ROOT_INO, lastAccessNs } from '../namespace/inode'
 import { RateMeter } from '../util/rate'
 import { RefCounts } from '../util/ref-counts'
-import { nowNs } from '../namespace/clock'
+import { DAY_NS, nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
 import type { CacheHost } from '../content/cache'
@@ -72,7 +72,6 @@ export const HSM_STATE_XATTR = 'user.s3link.hsm_state'
 export interface Who { uid: number, gid: number }
 export type TimeArg = bigint | 'now' | 'omit'
 
-const DAY_NS = 86_400n * 1_000_000_000n
 const XATTR_CREATE = 1
 const XATTR_REPLACE = 2
 const UNCHANGED_ID = [-1, 0xffffffff]

@@ -6,6 +6,8 @@
 const anchorWallNs = BigInt(Date.now()) * 1_000_000n
 const anchorMonoNs = process.hrtime.bigint()
 
+export const DAY_NS = 86_400n * 1_000_000_000n
+
 export function nowNs (): bigint {
   return anchorWallNs + (process.hrtime.bigint() - anchorMonoNs)
 }

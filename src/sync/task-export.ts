@@ -31,7 +31,7 @@ import { describeS3Error } from '../repo/objects'
 import { MAX_OBJECT_SIZE } from '../repo/uploads'
 import type { Metrics } from '../util/metrics'
 import { type Exporter, KEY_MAX } from './exporter'
-import { type WalkTree, walkTree } from './task-walk'
+import { aborted, treeOf, walkTree } from './task-walk'
 
 export type ExportCode = 'ResourceBusy' | 'PathSizeTooLong' | 'FileSizeTooLarge' | 'S3AccessDenied' | 'S3Error' | 'InternalError'
 
@@ -117,11 +117,7 @@ export class TreeExport {
   /** Exports what needs it under each path (paths from the mount root: '/ns1/dir'). */
   async run (paths: string[], o: TreeExportOptions): Promise<TreeExportSummary> {
     const { filesystem } = this.o
-    const tree: WalkTree = {
-      resolve: async (p) => await filesystem.resolve(p),
-      get: async (ino) => await filesystem.ns.get(ino),
-      list: (ino) => filesystem.ns.list(ino)
-    }
+    const tree = treeOf(filesystem)
     const slots = new Slots(Math.max(1, o.parallel))
     const inFlight = new Set<Promise<void>>()
     const linked = new Set<number>()
@@ -262,8 +258,6 @@ async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** A function, not `signal?.aborted` inline: TypeScript keeps that narrowed across awaits. */
-const aborted = (signal?: AbortSignal): boolean => signal?.aborted === true
 
 function messageOf (err: unknown): string {
   return err instanceof Error ? err.message : String(err)

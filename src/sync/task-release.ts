@@ -17,12 +17,12 @@
 import type { FileSystem, ReleaseRefusal } from '../fs/filesystem'
 import { releaseRefusal } from '../fs/filesystem'
 import { type Inode, isDir, lastAccessNs } from '../namespace/inode'
-import { type WalkTree, walkTree } from './task-walk'
+import { DAY_NS } from '../namespace/clock'
+import { aborted, treeOf, walkTree } from './task-walk'
 
 /** DurationSinceLastAccess as a task gives it: days before `nowNs` (the task's CreationTime). */
 export interface AccessRule { nowNs: bigint, days: number }
 
-export const DAY_NS = 86_400n * 1_000_000_000n
 
 /**
  * Old enough to release under DurationSinceLastAccess: more than `days` days (strictly: 9 days is
@@ -70,11 +70,7 @@ export interface TreeReleaseOptions {
 
 /** Releases what is eligible under each path (from the mount root); returns the entries skipped. */
 export async function releaseTree (filesystem: FileSystem, paths: string[], o: TreeReleaseOptions): Promise<{ skipped: number }> {
-  const tree: WalkTree = {
-    resolve: async (p) => await filesystem.resolve(p),
-    get: async (ino) => await filesystem.ns.get(ino),
-    list: (ino) => filesystem.ns.list(ino)
-  }
+  const tree = treeOf(filesystem)
   let skipped = 0
   for (const root of paths) {
     if (aborted(o.signal)) break
@@ -123,6 +119,3 @@ export function refusalText (why: ReleaseRefusal | Ineligibility): string {
     case 'recent': return 'accessed too recently (DurationSinceLastAccess)'
   }
 }
-
-/** A function, not `signal?.aborted` inline: TypeScript keeps that narrowed across awaits. */
-const aborted = (signal?: AbortSignal): boolean => signal?.aborted === true

@@ -9,6 +9,7 @@
  */
 import { unlessGone } from '../util/errors'
 import { type Inode, isDir } from '../namespace/inode'
+import type { FileSystem } from '../fs/filesystem'
 
 /** The namespace side (FileSystem and its Namespace have these). */
 export interface WalkTree {
@@ -16,6 +17,18 @@ export interface WalkTree {
   get: (ino: number) => Promise<Inode>
   list: (dir: number) => AsyncIterable<{ name: string, ino: number }>
 }
+
+/** A file system's tree as the walk reads it. */
+export function treeOf (filesystem: FileSystem): WalkTree {
+  return {
+    resolve: async (p) => await filesystem.resolve(p),
+    get: async (ino) => await filesystem.ns.get(ino),
+    list: (ino) => filesystem.ns.list(ino)
+  }
+}
+
+/** A function, not `signal?.aborted` inline: TypeScript keeps that narrowed across awaits. */
+export const aborted = (signal?: AbortSignal): boolean => signal?.aborted === true
 
 export type WalkItem = { path: string, inode: Inode } | { path: string, error: unknown }
 

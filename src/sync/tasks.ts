@@ -375,23 +375,7 @@ export class TaskService extends EventEmitter {
       if (conflict !== undefined) throw new Error(conflict)
     }
     const problems: string[] = []
-    await this.o.exports.run(targets.map((t) => t.path), {
-      parallel: EXPORT_PARALLEL,
-      signal,
-      on: {
-        problem: (p, message) => { problems.push(`${p.slice(1)}: ${message}`) },
-        found: () => { counts.TotalCount++; touch() },
-        result: (p, result) => {
-          touch()
-          if ('gone' in result) counts.TotalCount--
-          else if (result.ok) counts.SucceededCount++
-          else {
-            counts.FailedCount++
-            failures?.add(p.slice(1), result.code) // FilePath is relative to the file system root (§18)
-          }
-        }
-      }
-    })
+    await this.o.exports.run(targets.map((t) => t.path), { parallel: EXPORT_PARALLEL, signal, on: counting(counts, touch, problems, failures) })
     return problems.length === 0 ? undefined : `Paths could not be exported: ${problems.join('; ')}`
   }
 
@@ -408,25 +392,7 @@ export class TaskService extends EventEmitter {
     const rule: AccessRule = { nowNs: BigInt(Math.round(task.CreationTime * 1000)) * 1_000_000n, days }
     const problems: string[] = []
     let bytes = 0
-    await releaseTree(this.o.exports.filesystem, roots, {
-      signal,
-      rule,
-      on: {
-        problem: (p, err) => { problems.push(`${p.slice(1)}: ${err instanceof Error ? err.message : String(err)}`) },
-        found: () => { counts.TotalCount++; touch() },
-        result: (p, result) => {
-          touch()
-          if ('gone' in result) counts.TotalCount--
-          else if (result.ok) {
-            counts.SucceededCount++
-            bytes += result.bytes
-          } else {
-            counts.FailedCount++
-            failures?.add(p.slice(1), result.code) // FilePath is relative to the file system root (§18)
-          }
-        }
-      }
-    })
+    await releaseTree(this.o.exports.filesystem, roots, { signal, rule, on: counting(counts, touch, problems, failures, (b) => { bytes += b }) })
     this.o.log.info('release task released', { task: task.TaskId, files: counts.SucceededCount, bytes })
     return problems.length === 0 ? undefined : `Paths could not be released: ${problems.join('; ')}`
   }
@@ -496,4 +462,31 @@ function autoExportConflict (dra: DraRecord): string | undefined {
   if (events.length === 0) return undefined
   return `automatic export and export data repository tasks cannot run at the same time: association ${dra.AssociationId} (${dra.FileSystemPath}) ` +
     `exports automatically (AutoExportPolicy ${events.join(',')}); remove its AutoExportPolicy events to run an export task`
+}
+
+/**
+ * A task's tree walk counted into its Status: each file found adds to TotalCount, and its result
+ * to SucceededCount or FailedCount (and failures.csv); a file gone meanwhile leaves the count;
+ * paths that could not be walked go to `problems`.
+ */
+function counting (counts: Counts, touch: () => void, problems: string[], failures?: FailureFile, succeeded?: (bytes: number) => void): {
+  problem: (path: string, error: unknown) => void
+  found: () => void
+  result: (path: string, result: { gone: true } | { ok: true, bytes: number } | { ok: false, code: string }) => void
+} {
+  return {
+    problem: (p, err) => { problems.push(`${p.slice(1)}: ${err instanceof Error ? err.message : String(err)}`) },
+    found: () => { counts.TotalCount++; touch() },
+    result: (p, result) => {
+      touch()
+      if ('gone' in result) counts.TotalCount--
+      else if (result.ok) {
+        counts.SucceededCount++
+        succeeded?.(result.bytes)
+      } else {
+        counts.FailedCount++
+        failures?.add(p.slice(1), result.code) // FilePath is relative to the file system root (§18)
+      }
+    }
+  }
 }

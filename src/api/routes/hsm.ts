@@ -35,7 +35,7 @@
  */
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Logger } from '../../daemon/logger'
@@ -89,53 +89,46 @@ export const hsmRoutes: FastifyPluginAsync<Options> = async (fastify, { filesyst
     return { states }
   })
 
-  app.post('/api/hsm/restore', { schema: { body: RestoreBody } }, async (request, reply) => {
-    const { paths, parallel } = request.body
+  /**
+   * Streams a restore or release as NDJSON: its events as they come, its summary as the last line
+   * (or `{ done, error }`, details in the log). It stops when the client leaves or the API closes
+   * (the file in hand finishes): both are synchronous in lfs.
+   */
+  const stream = async <E, S extends { aborted?: boolean }>(
+    reply: FastifyReply, what: string, paths: number, job: (signal: AbortSignal, emit: (event: E) => Promise<void>) => Promise<S>
+  ): Promise<FastifyReply> => {
     const abort = new AbortController()
     const out = new PassThrough()
-    out.on('error', () => undefined) // written after the client left: the abort below ends the restore
-    // The client went away before the end: stop loading (loads already running finish for readers).
+    out.on('error', () => undefined) // written after the client left: the abort below ends the job
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort(new Error('the client disconnected')) })
-    const emit = async (event: RestoreEvent): Promise<void> => {
+    const emit = async (event: E): Promise<void> => {
       if (!out.write(JSON.stringify(event) + '\n')) await once(out, 'drain', { signal: abort.signal })
     }
     running.add(abort)
     const started = Date.now()
-    void restore(filesystem, loader, paths, { parallel, signal: abort.signal, onEvent: emit })
+    void job(abort.signal, emit)
       .then((summary) => {
-        log.info('hsm restore finished', { paths: paths.length, loaded: summary.loaded, failed: summary.failed, skipped: summary.skipped, bytes: summary.bytes, aborted: summary.aborted === true, ms: Date.now() - started })
+        log.info(`${what} finished`, { paths, ...summary, aborted: summary.aborted === true, ms: Date.now() - started })
         out.end(JSON.stringify(summary) + '\n')
       }, (err: unknown) => {
         const aborted = abort.signal.aborted
-        if (!aborted) log.error('hsm restore failed', { error: (err as Error).message, stack: (err as Error).stack })
+        if (!aborted) log.error(`${what} failed`, { error: (err as Error).message, stack: (err as Error).stack })
         out.end(JSON.stringify({ done: true, error: aborted ? String((abort.signal.reason as Error).message) : 'internal error (details are in the daemon log)' }) + '\n')
       })
       .finally(() => running.delete(abort))
     return await reply.type('application/x-ndjson').send(out)
+  }
+
+  app.post('/api/hsm/restore', { schema: { body: RestoreBody } }, async (request, reply) => {
+    const { paths, parallel } = request.body
+    return await stream<RestoreEvent, Awaited<ReturnType<typeof restore>>>(reply, 'hsm restore', paths.length,
+      async (signal, onEvent) => await restore(filesystem, loader, paths, { parallel, signal, onEvent }))
   })
 
   app.post('/api/hsm/release', { schema: { body: StateBody } }, async (request, reply) => {
     const { paths } = request.body
-    const abort = new AbortController()
-    const out = new PassThrough()
-    out.on('error', () => undefined)
-    reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort(new Error('the client disconnected')) })
-    const emit = async (event: HsmReleaseEvent): Promise<void> => {
-      if (!out.write(JSON.stringify(event) + '\n')) await once(out, 'drain', { signal: abort.signal })
-    }
-    running.add(abort)
-    const started = Date.now()
-    void hsmRelease(filesystem, paths, { signal: abort.signal, onEvent: emit })
-      .then((summary) => {
-        log.info('hsm release finished', { paths: paths.length, released: summary.released, refused: summary.refused, failed: summary.failed, skipped: summary.skipped, bytes: summary.bytes, aborted: summary.aborted === true, ms: Date.now() - started })
-        out.end(JSON.stringify(summary) + '\n')
-      }, (err: unknown) => {
-        const aborted = abort.signal.aborted
-        if (!aborted) log.error('hsm release failed', { error: (err as Error).message, stack: (err as Error).stack })
-        out.end(JSON.stringify({ done: true, error: aborted ? String((abort.signal.reason as Error).message) : 'internal error (details are in the daemon log)' }) + '\n')
-      })
-      .finally(() => running.delete(abort))
-    return await reply.type('application/x-ndjson').send(out)
+    return await stream<HsmReleaseEvent, Awaited<ReturnType<typeof hsmRelease>>>(reply, 'hsm release', paths.length,
+      async (signal, onEvent) => await hsmRelease(filesystem, paths, { signal, onEvent }))
   })
 
   app.post('/api/hsm/archive', { schema: { body: ArchiveBody } }, async (request, reply) => {
