@@ -17,6 +17,7 @@ import type { Store } from '../store/db'
 import { linkKey, linkName, linkRange, direntRange, childName } from '../store/keys'
 import { type Inode, isDir, ROOT_INO } from './inode'
 import type { Namespace, Transaction } from './namespace'
+import { unlessGone } from '../util/errors'
 
 /** One name of an inode: a directory entry. */
 export interface Name { parent: number, name: string }
@@ -58,7 +59,7 @@ export async function dirPath (ns: Namespace, ino: number): Promise<string | und
   while (ino !== ROOT_INO) {
     if (seen.has(ino)) return undefined
     seen.add(ino)
-    const dir = await ns.get(ino).catch(() => undefined)
+    const dir = await unlessGone(ns.get(ino)) // a database error is not a broken chain: it throws
     if (dir === undefined || dir.parent === undefined) return undefined
     const name = dir.name ?? await nameIn(ns, dir.parent, ino)
     if (name === undefined) return undefined
