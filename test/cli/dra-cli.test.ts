@@ -15,7 +15,7 @@ const json = (r: RunResult): any => JSON.parse(r.stdout)
 t.test('dra and credentials commands', async (t) => {
   const s3 = await startS3(t, ['bucket-a'])
   const tfs = await startFs(t, { env: isolatedAwsEnv(), config: { draCheckIntervalMs: 500 } })
-  const add = await tfs.cli(['bucket', 'add', 'bucket-a', '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket('bucket-a', s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   const listJson = async (): Promise<any[]> => json(await tfs.cli(['dra', 'list', '--json'])).Associations
   let ns1 = ''

@@ -22,7 +22,7 @@ t.test('hsm archive', async (t) => {
   const keys = async (prefix: string): Promise<string[]> => ((await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents ?? []).map((o) => o.Key ?? '').sort()
   const body = async (key: string): Promise<string> => await (await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToString('utf8') ?? ''
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   // No automatic export at all, and automatic export of deletions only: new files stay local until archived.
   for (const [dir, extra] of [['/ns1', []], ['/ns2', ['--export', 'DELETED']]] as Array<[string, string[]]>) {

@@ -32,7 +32,7 @@ async function usage (tfs: TestFs, file: string): Promise<string> {
 t.test('hsm release', async (t) => {
   const s3 = await startS3(t, [BUCKET])
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   // ns1 exports automatically; ns2 only on request (so a dirty file stays dirty).
   for (const [dir, extra] of [['/ns1', ['--export', 'NEW,CHANGED,DELETED']], ['/ns2', []]] as Array<[string, string[]]>) {

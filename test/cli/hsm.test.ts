@@ -27,7 +27,7 @@ t.test('hsm state and hsm restore', async (t) => {
   t.teardown(() => c.destroy())
   const put = async (key: string, body: Buffer | string): Promise<void> => { await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body })) }
   const tfs = await startFs(t, { config: { importIntervalMs: 300 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, proxy.endpoint)
   t.equal(add.code, 0, add.stderr)
   const dra = await tfs.cli(['dra', 'create', '/ns1', `s3://${BUCKET}/p/`, '--import', 'NEW,CHANGED,DELETED', '--wait'])
   t.equal(dra.code, 0, dra.stderr)

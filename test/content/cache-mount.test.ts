@@ -18,7 +18,7 @@ const LOW = Math.floor(CAPACITY * 0.7)
 async function setup (t: Tap.Test, endpoint: (s3: { endpoint: string, port: number }) => Promise<string> = async (s3) => s3.endpoint): Promise<TestFs> {
   const s3 = await startS3(t, [BUCKET])
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000, cacheCapacity: '8MiB' } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', await endpoint(s3), '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, await endpoint(s3))).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
   const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/d', '--data-repository-path', `s3://${BUCKET}/d/`,
     '--s3', 'AutoImportPolicy={Events=[NEW,CHANGED,DELETED]},AutoExportPolicy={Events=[NEW,CHANGED,DELETED]}'])

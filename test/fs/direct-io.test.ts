@@ -167,7 +167,7 @@ t.test('a file open for reading whose object changes in S3: the next read gives 
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 300, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, s3.endpoint)).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string
   const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/linked',
     '--data-repository-path', `s3://${BUCKET}/p/`, '--s3', 'AutoImportPolicy={Events=[NEW,CHANGED,DELETED]}'])

@@ -15,7 +15,7 @@ async function setup (t: Tap.Test, events: string) {
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 300, draCheckIntervalMs: 1000 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string
   const args = ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/linked', '--data-repository-path', `s3://${BUCKET}/p/`]

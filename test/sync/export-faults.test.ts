@@ -20,7 +20,7 @@ t.test('exports survive S3 errors and outages, and access denied is recorded, no
   const body = async (key: string): Promise<string> => await (await direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString()
 
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, proxy.endpoint)).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
   const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/f', '--data-repository-path', `s3://${BUCKET}/f/`,
     '--s3', 'AutoExportPolicy={Events=[NEW,CHANGED,DELETED]}'])
@@ -64,7 +64,7 @@ t.test('a request S3 never answers fails after s3IdleTimeoutMs; the export is tr
   const proxy = await startFaultProxy(t, s3.port)
   const direct = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 60_000, s3IdleTimeoutMs: 1500 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, proxy.endpoint)).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/h', `s3://${BUCKET}/h/`, '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
   proxy.mode = 'hang'
   t.equal((await tfs.sh('echo held > h/f')).code, 0)

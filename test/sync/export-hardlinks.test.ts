@@ -17,7 +17,7 @@ async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, s3.endpoint)).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/x', `s3://${BUCKET}/out/`, '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
   const keys = async (): Promise<string> => ((await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'out/' }))).Contents ?? []).map((o) => o.Key ?? '').sort().join(',')
   const head = async (key: string): Promise<Record<string, string> | undefined> =>

@@ -20,7 +20,7 @@ async function setup (t: Tap.Test, viaProxy = false) {
   const proxy = viaProxy ? await startProxy(t, s3.port) : undefined
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy?.endpoint ?? s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, proxy?.endpoint ?? s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   const dra = await tfs.cli(['dra', 'create', '/ns1', `s3://${BUCKET}/p/`, '--wait'])
   t.equal(dra.code, 0, dra.stderr)

@@ -15,7 +15,7 @@ async function setup (t: Tap.Test, events = 'NEW,CHANGED,DELETED') {
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, s3.endpoint)).code, 0)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id
   const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/x', '--data-repository-path', `s3://${BUCKET}/out/`,
     '--s3', `AutoExportPolicy={Events=[${events}]}`])
@@ -93,7 +93,7 @@ t.test('kill -9 during a multipart upload: the file is in S3, whole, after the r
   const proxy = await startProxy(t, s3.port)
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  t.equal((await tfs.cli(['bucket', 'add', 'midway', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket('midway', proxy.endpoint)).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/m', 's3://midway/m/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
   const before = proxy.accepted // the DRA's bucket check went through the proxy too
   t.equal((await tfs.sh('head -c 30000000 /dev/urandom > m/big.bin')).code, 0)
@@ -116,7 +116,7 @@ t.test('a file changed while its upload is under way is exported again; /metrics
   const proxy = await startProxy(t, s3.port)
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  t.equal((await tfs.cli(['bucket', 'add', 'racing', '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket('racing', proxy.endpoint)).code, 0)
   t.equal((await tfs.cli(['dra', 'create', '/r', 's3://racing/r/', '--export', 'NEW,CHANGED,DELETED', '--wait'])).code, 0)
   const metrics = async (): Promise<string> =>
     await (await fetch(tfs.apiUrl() + '/metrics', { headers: { authorization: `Bearer ${tfs.credentials().token}` } })).text()

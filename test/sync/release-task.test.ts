@@ -58,7 +58,7 @@ async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { importIntervalMs: 3_600_000 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   // ns1 exports automatically; ns2 only on request (a dirty file there stays dirty).
   for (const [dir, prefix, extra] of [['/ns1', 'p', ['--export', 'NEW,CHANGED,DELETED']], ['/ns2', 'q', []]] as Array<[string, string, string[]]>) {

@@ -42,7 +42,7 @@ t.test('cancel and restart', async (t) => {
 
   async function linkedFs (): Promise<{ tfs: TestFs, id: string }> {
     const tfs = await startFs(t, { config: { draCheckIntervalMs: 500 } })
-    const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', proxy.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+    const add = await tfs.addBucket(BUCKET, proxy.endpoint)
     t.equal(add.code, 0, add.stderr)
     const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string
     const r = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/big', '--data-repository-path', `s3://${BUCKET}/c/`])

@@ -17,7 +17,7 @@ async function setup (t: Tap.Test) {
   const s3 = await startS3(t, [BUCKET])
   const c = s3Client(t, s3.endpoint)
   const tfs = await startFs(t, { config: { draCheckIntervalMs: 500 } })
-  const add = await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', s3.endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])
+  const add = await tfs.addBucket(BUCKET, s3.endpoint)
   t.equal(add.code, 0, add.stderr)
   const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string
   const put = async (key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<void> => {

@@ -10,7 +10,7 @@ const ALL = 'NEW,CHANGED,DELETED'
 
 async function host (t: Tap.Test, endpoint: string): Promise<TestFs> {
   const tfs = await startFs(t, { config: { importIntervalMs: 400, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.cli(['bucket', 'add', BUCKET, '--cloud', 'other', '--endpoint', endpoint, '--access-key-id', 'S3RVER', '--secret-access-key', 'S3RVER'])).code, 0)
+  t.equal((await tfs.addBucket(BUCKET, endpoint)).code, 0)
   const r = await tfs.cli(['dra', 'create', '/team', `s3://${BUCKET}/team/`, '--import', ALL, '--export', ALL, '--wait'])
   t.equal(r.code, 0, r.stderr)
   return tfs
