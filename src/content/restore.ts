@@ -18,7 +18,8 @@ import { isReleased } from '../namespace/hsm'
 
 /** The namespace side (FileSystem has these). */
 export interface RestoreTree {
-  resolve: (path: string) => Promise<Inode>
+  /** The inode as stat sees it: an imported entry's type is known (a symlink is not restored). */
+  getattr: (path: string) => Promise<Inode>
   readdir: (path: string) => Promise<Array<{ name: string }>>
   /** Records a released file's content as complete; a no-op unless it is still released with that ETag. */
   markLoaded: (ino: number, etag: string) => Promise<void>
@@ -97,7 +98,7 @@ async function walk (tree: RestoreTree, paths: string[], signal: AbortSignal | u
   while (stack.length > 0 && signal?.aborted !== true) {
     const path = stack.pop() as string
     try {
-      const inode = await tree.resolve(path)
+      const inode = await tree.getattr(path)
       if (seen.has(inode.ino)) continue
       seen.add(inode.ino)
       if (isDir(inode)) {
@@ -117,7 +118,7 @@ async function walk (tree: RestoreTree, paths: string[], signal: AbortSignal | u
 /** Loads one file; returns the bytes loaded (0 if a reader loaded it since the walk). */
 async function loadOne (tree: RestoreTree, loader: RestoreLoader, path: string, o: RestoreOptions): Promise<number> {
   // Looked up again: since the walk, a reader may have loaded it or an import changed it.
-  const inode = await tree.resolve(path)
+  const inode = await tree.getattr(path)
   if (!isReg(inode) || !isReleased(inode.hsm)) return 0
   const { size } = inode
   const etag = inode.remote?.etag ?? ''

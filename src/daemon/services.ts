@@ -27,6 +27,7 @@ import { DraWorker } from '../dra/worker'
 import { ensureDir, pathKind, removeTree } from '../fs/tree'
 import { fsxOperations } from '../api/fsx/operations'
 import { ContentLoader } from '../content/loader'
+import { ListedSettler } from '../sync/listed-settler'
 import { describeS3Error, getObjectRange, s3ErrorCode } from '../repo/objects'
 import type { Inode } from '../namespace/inode'
 import { ImportService } from '../sync/import-service'
@@ -67,6 +68,7 @@ export class Services {
   private clients?: S3Clients
   private draWorker?: DraWorker
   private loader?: ContentLoader
+  private settler?: ListedSettler
   private tasks?: TaskService
   private autoImport?: AutoImporter
   private importQueue?: ImportQueue
@@ -100,6 +102,7 @@ export class Services {
       ['stop the transfer worker', async () => { await this.transfers?.close() }],
       ['stop DRA worker', async () => { await this.draWorker?.stop() }],
       ['stop loads', async () => { await this.loader?.close() }],
+      ['stop settling imported entries', async () => { await this.settler?.close() }],
       ['close S3 clients', () => { this.clients?.close() }]
     ]
   }
@@ -127,7 +130,10 @@ export class Services {
       checkIntervalMs: config.draCheckIntervalMs
     })
     this.draWorker.start()
-    const imports = new ImportService(associations, filesystem, clients)
+    const settler = this.settler = new ListedSettler({ filesystem, clients, log: log.child({ subsystem: 'import' }) })
+    filesystem.attachSettler(async (inode, ahead) => { await (ahead ? settler.settle(inode) : settler.onLookup(inode)) })
+    settler.kick() // what a stop or a crash left listed-only
+    const imports = new ImportService(associations, filesystem, clients, () => { settler.kick() })
     // Export on request (export tasks, hsm archive) goes through the automatic export's Exporter;
     // its S3 writes are made by the transfer worker, off the thread that answers FUSE.
     const transfers = this.transfers = new Transfers(log.child({ subsystem: 'export' }), { idleTimeoutMs: config.s3IdleTimeoutMs })

@@ -127,6 +127,9 @@ export class FileSystem {
   /** Inodes whose content file something reads outside any handle (an export's upload). */
   private readonly uploading = new RefCounts<number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
+  private settler?: (inode: Inode, ahead: boolean) => Promise<void>
+  private readonly settling = new Map<number, Promise<Inode>>()
+  private lastLookup = 0
 
   constructor (readonly ns: Namespace, readonly content: ContentStore) {}
 
@@ -190,6 +193,11 @@ export class FileSystem {
 
   attachLoader (loader: Loader): void {
     this.loader = loader
+  }
+
+  /** Reads listed-only inodes' metadata from their objects (src/sync/listed-settler.ts). */
+  attachSettler (settle: (inode: Inode, ahead: boolean) => Promise<void>): void {
+    this.settler = settle
   }
 
   attachSpace (space: Space): void {
@@ -330,8 +338,38 @@ export class FileSystem {
     return { dir, name }
   }
 
-  getattr (path: string): Promise<Inode> {
-    return this.resolve(path)
+  /** What lookups and stat see. */
+  async getattr (path: string): Promise<Inode> {
+    this.lastLookup = performance.now()
+    return await this.resolveSettled(path)
+  }
+
+  /** The inode at path, a listed-only one settled first (src/sync/listed-settler.ts). */
+  async resolveSettled (path: string): Promise<Inode> {
+    const inode = await this.resolve(path)
+    return inode.listedOnly === undefined ? inode : await this.settle(inode.ino)
+  }
+
+  /** Milliseconds since the last lookup: background work waits for a quiet file system. */
+  msSinceLookup (): number {
+    return performance.now() - this.lastLookup
+  }
+
+  /**
+   * Reads a listed-only inode's object metadata into it, once however many ask at a time; `ahead`
+   * when no lookup waits for it (the settler's own work).
+   */
+  async settle (ino: number, ahead = false): Promise<Inode> {
+    let settling = this.settling.get(ino)
+    if (settling === undefined) {
+      settling = (async () => {
+        const inode = await this.ns.get(ino)
+        if (inode.listedOnly !== undefined && this.settler !== undefined) await this.settler(inode, ahead)
+        return await this.ns.get(ino)
+      })().finally(() => this.settling.delete(ino))
+      this.settling.set(ino, settling)
+    }
+    return await settling
   }
 
   fgetattr (fh: number): Promise<Inode> {

@@ -14,11 +14,16 @@
  *  - Local changes are never destroyed: a file that was changed locally and not yet exported
  *    (dirty, or created here and never exported) keeps its content and metadata, and the object is
  *    reported as LocalChangesNotExported. Export (when on) then sends the local version to S3.
+ *  - A listed item (a batch import's object, known from its listing only) makes a new entry
+ *    listed-only: the defaults above, and a readdir type of DT_UNKNOWN when the object is small
+ *    enough to be a symlink. Its metadata is read before anyone sees its attributes (settle, from
+ *    src/sync/listed-settler.ts), as if it had been imported whole. An existing entry whose object
+ *    changed needs its metadata now: 'needs-metadata', the caller HEADs and imports it again.
  */
 import { fsError, FsError } from '../util/errors'
 import type { Namespace, Transaction } from '../namespace/namespace'
-import { type Inode, type RemoteRef, isDir, permissionsOf, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
-import { IMPORTED_RELEASED } from '../namespace/hsm'
+import { type Inode, type RemoteRef, isDir, isReg, permissionsOf, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
+import { HS_LOST, IMPORTED_RELEASED } from '../namespace/hsm'
 import { hasLocalChanges } from './filesystem'
 import { nowNs } from '../namespace/clock'
 import type { PosixMetadata, EntryType } from '../repo/posix-metadata'
@@ -36,9 +41,15 @@ export interface ImportItem {
   remote?: RemoteRef
   /** A symlink's target (the object's body). */
   target?: string
+  /** Known from a listing only: `meta` is empty and `type` is 'file', which may be a symlink's object. */
+  listed?: true
 }
 
-export type ImportOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | { error: string, message: string }
+/** 'needs-metadata': only for a listed item (see above). */
+export type ImportOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'needs-metadata' | { error: string, message: string }
+
+/** An object this small may be a symlink's (its body is the target, at most PATH_MAX − 1 bytes). */
+const SYMLINK_MAX = 4095
 
 /** Which changes an import may make (an automatic import's policy; tasks do both). */
 export interface ImportPolicy { create: boolean, update: boolean }
@@ -109,15 +120,28 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
     return 'created'
   }
   if (!policy.update) return 'skipped'
-  if ((inode.mode & S_IFMT) !== typeBits(item.type)) {
+  // A listed-only file may turn out to be a symlink; a listed item may be a symlink's object.
+  const unknownType = (item.listed === true || inode.listedOnly !== undefined) && item.type !== 'directory' && !isDir(inode)
+  if (!unknownType && (inode.mode & S_IFMT) !== typeBits(item.type)) {
     return { error: TYPE_MISMATCH, message: `${names.join('/')} is a ${describeType(inode)} here and a ${item.type} in S3` }
   }
   if (item.type === 'directory') return applyMetadata(tx, inode, item, false) ? 'updated' : 'unchanged'
+  const remote = item.remote
+  if (remote === undefined) return { error: 'InternalError', message: `${names.join('/')}: no object to import` }
+  if (item.listed === true && inode.remote?.etag === remote.etag) return 'unchanged'
   if (hasLocalChanges(inode)) {
     return { error: LOCAL_CHANGES, message: `${names.join('/')} has local changes not yet exported: kept, the S3 version was not imported` }
   }
-  const remote = item.remote
-  if (remote === undefined) return { error: 'InternalError', message: `${names.join('/')}: no object to import` }
+  if (item.listed === true) {
+    if (inode.listedOnly === undefined) return 'needs-metadata'
+    takeContent(inode, remote, dropped) // still listed-only: its metadata is read when it settles
+    tx.putInode(inode)
+    return 'updated'
+  }
+  if (inode.listedOnly !== undefined) {
+    await settle(ns, tx, inode, item, dropped)
+    return 'updated'
+  }
   const changedContent = inode.remote?.etag !== remote.etag
   if (item.type === 'symlink' && item.target !== undefined && item.target !== inode.target) {
     inode.target = item.target
@@ -125,14 +149,62 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
   }
   const changedMeta = applyMetadata(tx, inode, item, changedContent)
   if (!changedContent) return changedMeta ? 'updated' : 'unchanged'
-  if (item.type === 'file') {
+  takeContent(inode, remote, dropped)
+  tx.putInode(inode)
+  return 'updated'
+}
+
+/** The entry now stands for this object: a file's local content is stale (released, dropped). */
+function takeContent (inode: Inode, remote: RemoteRef, dropped: number[]): void {
+  if (isReg(inode)) {
     inode.size = remote.size
     inode.hsm = IMPORTED_RELEASED
     dropped.push(inode.ino)
   }
   inode.remote = { ...remote, perm: permissionsOf(inode) }
-  tx.putInode(inode)
-  return 'updated'
+}
+
+/**
+ * A listed-only entry takes what its object's HEAD says, as if it had been imported whole: its type
+ * (a symlink's object makes it a symlink), its metadata (the defaults stay where the object has
+ * none) and, if the object changed since the listing, its size and ETag.
+ */
+async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: ImportItem, dropped: number[]): Promise<void> {
+  const place = inode.listedOnly
+  if (item.remote !== undefined && item.remote.etag !== inode.remote?.etag) takeContent(inode, item.remote, dropped)
+  if (item.type === 'symlink' && isReg(inode)) {
+    if ((inode.hsm ?? 0) !== IMPORTED_RELEASED) dropped.push(inode.ino) // restored as a file meanwhile
+    inode.mode = S_IFLNK | (inode.mode & 0o7777)
+    inode.target = item.target ?? ''
+    inode.size = Buffer.byteLength(inode.target)
+    delete inode.hsm
+  }
+  applyMetadata(tx, inode, item, false)
+  if (inode.remote !== undefined) inode.remote = { ...inode.remote, perm: permissionsOf(inode) }
+  // Its real type for readdir (a listed-only entry is looked up, so settled, before a rename).
+  if (place !== undefined && (await ns.lookup(place.parent, place.name))?.ino === inode.ino) tx.link(place.parent, place.name, inode)
+  tx.settled(inode)
+}
+
+/**
+ * Settles a listed-only inode with what its object's HEAD (and a symlink's GET) said, or 'gone' if
+ * the object is no longer there: then the entry keeps the listing's defaults and is lost_from_hsm,
+ * as a released file whose object vanished. Nothing happens if the entry was settled or removed
+ * meanwhile. Content made stale is dropped after the batch.
+ */
+export async function settleListed (ns: Namespace, content: ContentStore, ino: number, found: ImportItem | 'gone'): Promise<void> {
+  const dropped: number[] = []
+  await ns.mutate(async (tx) => {
+    const inode = await ns.get(ino).catch(() => undefined)
+    if (inode?.listedOnly === undefined) return
+    if (found !== 'gone') {
+      await settle(ns, tx, inode, found, dropped)
+      return
+    }
+    if (isReg(inode)) inode.hsm = (inode.hsm ?? 0) | HS_LOST
+    tx.settled(inode)
+  })
+  for (const i of dropped) await content.truncate(i, 0)
 }
 
 async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string, mayCreate: boolean): Promise<Inode | undefined> {
@@ -168,7 +240,8 @@ function create (tx: Transaction, dir: Inode, name: string, item: ImportItem): I
     if (item.type === 'file') inode.hsm = IMPORTED_RELEASED
     else inode.target = item.target
   }
-  tx.link(dir.ino, name, inode)
+  if (item.listed === true) inode.listedOnly = { parent: dir.ino, name }
+  tx.link(dir.ino, name, inode, item.listed === true && inode.size <= SYMLINK_MAX ? 0 : inode.mode & S_IFMT)
   made(tx).set(`${dir.ino}/${name}`, inode)
   dir.mtimeNs = dir.ctimeNs = now
   tx.putInode(dir)

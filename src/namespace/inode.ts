@@ -38,6 +38,12 @@ export interface Inode {
   /** The S3 object this entry was imported from or last exported to. */
   remote?: RemoteRef
   /**
+   * Imported from a listing only (a batch import lists, it does not HEAD each object): the object's
+   * POSIX metadata, and whether it is a file or a symlink, are not read yet. Where its one name is,
+   * so settling it (src/sync/listed-settler.ts) can set the directory entry's type.
+   */
+  listedOnly?: DirentPlace
+  /**
    * The local bytes the saved record counts (its `local` field, part of meta:local-bytes); undefined
    * for a record saved before local bytes were counted. Set by the namespace only.
    */
@@ -61,6 +67,9 @@ export interface RemoteRef {
   perm?: string
 }
 
+/** A directory entry's place: the directory and the name in it. */
+export interface DirentPlace { parent: number, name: string }
+
 /** What chmod and chown change of the metadata an object carries. */
 export const permissionsOf = (inode: { mode: number, uid: number, gid: number }): string =>
   `${(inode.mode & 0o7777).toString(8)}:${inode.uid}:${inode.gid}`
@@ -80,6 +89,7 @@ export interface InodeRecord {
   name?: string
   hsm?: number
   remote?: RemoteRef
+  listed?: DirentPlace
   /** localBytes() of this record, counted in meta:local-bytes (absent: written before counting). */
   local?: number
 }
@@ -122,6 +132,7 @@ export function encodeInode (inode: Inode): InodeRecord {
   if (inode.name !== undefined) record.name = inode.name
   if (inode.hsm !== undefined && inode.hsm !== 0) record.hsm = inode.hsm
   if (inode.remote !== undefined) record.remote = inode.remote
+  if (inode.listedOnly !== undefined) record.listed = inode.listedOnly
   return record
 }
 
@@ -143,6 +154,7 @@ export function decodeInode (ino: number, r: InodeRecord): Inode {
   if (r.name !== undefined) inode.name = r.name
   if (r.hsm !== undefined) inode.hsm = r.hsm
   if (r.remote !== undefined) inode.remote = r.remote
+  if (r.listed !== undefined) inode.listedOnly = r.listed
   if (r.local !== undefined) inode.counted = r.local
   return inode
 }

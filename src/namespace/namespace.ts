@@ -28,7 +28,7 @@ import { RefCounts } from '../util/ref-counts'
 import { Store, type Op } from '../store/db'
 import {
   META_NEXT_INO, META_SYNCED, META_LOCAL_BYTES, META_LOCAL_SCAN, inodeKey, direntKey, xattrKey, orphanKey, localKey,
-  direntRange, xattrRange, orphanRange, localRange, inodeRange, childName, orphanIno, keyIno
+  direntRange, xattrRange, orphanRange, localRange, inodeRange, listedKey, listedRange, childName, orphanIno, keyIno
 } from '../store/keys'
 import { Mutex } from '../util/mutex'
 import { Lru } from '../util/lru'
@@ -170,6 +170,7 @@ export class Namespace {
       if (local !== (inode.counted ?? 0)) ops.push(local > 0 ? { type: 'put', key: localKey(inode.ino), value: local } : { type: 'del', key: localKey(inode.ino) })
       delta += local - (inode.counted ?? 0)
       counts.push([inode, local])
+      if (inode.listedOnly !== undefined) ops.push({ type: 'put', key: listedKey(inode.ino), value: 1 })
       this.dirty.delete(inode.ino)
     }
     for (const [ino, counted] of tx.deletedInodes) {
@@ -319,6 +320,12 @@ export class Namespace {
     }, opts)
   }
 
+  /** Inodes imported from a listing whose objects' metadata is not read yet (inode.listedOnly), in order, streamed. */
+  async * listedInodes (after?: number): AsyncGenerator<number> {
+    const range = after === undefined ? listedRange : { ...listedRange, gt: listedKey(after) }
+    for await (const key of this.store.keys(range)) yield keyIno(key)
+  }
+
   /** Inodes unlinked while open when the daemon stopped: their content is garbage now. */
   async * orphans (): AsyncGenerator<number> {
     for await (const key of this.store.keys(orphanRange)) yield orphanIno(key)
@@ -353,6 +360,15 @@ export class Transaction {
     this.inodes.delete(inode.ino)
     this.deletedInodes.set(inode.ino, inode.counted ?? 0)
     this.extra.push({ type: 'del', key: orphanKey(inode.ino) })
+    if (inode.listedOnly !== undefined) this.extra.push({ type: 'del', key: listedKey(inode.ino) })
+  }
+
+  /** The inode's object metadata has been read: it is no longer listed-only. */
+  settled (inode: Inode): void {
+    if (inode.listedOnly === undefined) return
+    delete inode.listedOnly
+    this.putInode(inode)
+    this.extra.push({ type: 'del', key: listedKey(inode.ino) })
   }
 
   /** Removes every xattr of a deleted inode. */
@@ -360,8 +376,9 @@ export class Transaction {
     for (const name of await this.ns.listXattrs(ino)) this.extra.push({ type: 'del', key: xattrKey(ino, name) })
   }
 
-  link (parent: number, name: string, child: Inode): void {
-    this.dirents.set(direntKey(parent, name), { ino: child.ino, type: child.mode & S_IFMT })
+  /** `type` overrides the child's file type bits: 0 is DT_UNKNOWN in readdir (a listed-only object). */
+  link (parent: number, name: string, child: Inode, type = child.mode & S_IFMT): void {
+    this.dirents.set(direntKey(parent, name), { ino: child.ino, type })
   }
 
   unlink (parent: number, name: string): void {

@@ -18,6 +18,8 @@
  *   orphan:<ino16>             → 1               inode unlinked while open; deleted at release or start
  *   local:<ino16>              → number          inode whose content is local (its `local` bytes > 0): what
  *                                                the bounded cache may release (src/content/cache.ts)
+ *   listed:<ino16>             → 1               inode imported from a listing whose object's metadata is not
+ *                                                read yet (inode.listedOnly; src/sync/listed-settler.ts)
  *   bucket:<bucketname>        → BucketEntry     one registered bucket (src/repo/bucket-entry.ts), secrets
  *                                                included: the database lives in the 0700 state directory
  *   dra:<dra-id>               → DraRecord       one data repository association (src/dra/association.ts)
@@ -61,6 +63,8 @@ export const linkRange = (ino: number): Range => childRange(`links:${inoHex(ino)
 export const orphanRange: Range = { gt: 'orphan:', lt: 'orphan;' }
 export const localKey = (ino: number): string => `local:${inoHex(ino)}`
 export const localRange: Range = { gt: 'local:', lt: 'local;' }
+export const listedKey = (ino: number): string => `listed:${inoHex(ino)}`
+export const listedRange: Range = { gt: 'listed:', lt: 'listed;' }
 /** Every inode record, in inode order; `after` resumes behind a key already seen. */
 export const inodeRange = (after?: string): Range => ({ gt: after ?? 'ino:', lt: 'ino;' })
 
@@ -108,7 +112,7 @@ export function orphanIno(key: string): number {
   return parseInt(key.slice('orphan:'.length), 16)
 }
 
-/** The inode number of a key built by inodeKey or localKey. */
+/** The inode number of a key built by inodeKey, localKey or listedKey. */
 export function keyIno(key: string): number {
   return parseInt(key.slice(key.indexOf(':') + 1), 16)
 }

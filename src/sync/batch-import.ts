@@ -1,8 +1,15 @@
 /**
  * Batch import of one S3 prefix into a DRA's directory (import tasks and
- * BatchImportMetaDataOnCreate): the listing is streamed page by page, each page's objects are
- * HEADed in parallel for their POSIX metadata (symlinks also GET for their target), and the page
- * is applied to the namespace in one batch (src/fs/import-entries.ts). Memory holds one page.
+ * BatchImportMetaDataOnCreate): the listing is streamed page by page and each page is applied to
+ * the namespace in one batch (src/fs/import-entries.ts). Memory holds one page.
+ *
+ * A listing says what exists, not the POSIX metadata an object carries: a HEAD per object would
+ * bound the import by the server's HEAD rate (a tenth of its listing rate on s3rver). So files come
+ * in listed-only, and their metadata is read before anyone sees their attributes
+ * (src/sync/listed-settler.ts). HEADed here: directory markers (few, and a directory's mode matters
+ * to every lookup below it) and existing entries whose object changed (their metadata must be
+ * compared now).
+ *
  * Every object ends in exactly one `onResult` call, so callers can count and report.
  */
 import type { S3Client } from '@aws-sdk/client-s3'
@@ -53,26 +60,52 @@ async function importPage (o: BatchImportOptions, objects: ListedObject[]): Prom
   const items = await mapLimit(objects, HEAD_CONCURRENCY, async (obj): Promise<ImportItem | ImportOutcome> => {
     const path = keyToPath(o.draPrefix, obj.key)
     if ('problem' in path) return { error: NOT_POSIX, message: path.problem }
-    try {
-      const head = await headObject(o.client, o.bucket, obj.key, o.signal)
-      const meta = decodePosixMetadata(head.meta)
-      const type = path.directory ? 'directory' : entryTypeOf(obj.key, meta)
-      const remote = { dra: o.draId, bucket: o.bucket, key: obj.key, etag: head.etag, size: head.size, modified: head.modified }
-      const item: ImportItem = { components: path.components, type, meta, remote }
-      if (type === 'symlink') item.target = await getObjectText(o.client, o.bucket, obj.key, o.signal)
-      return item
-    } catch (err) {
-      return { error: s3ErrorCode(err), message: describeS3Error(err) }
+    if (!path.directory) {
+      const remote = { dra: o.draId, bucket: o.bucket, key: obj.key, etag: obj.etag, size: obj.size, modified: obj.modified }
+      return { components: path.components, type: 'file', meta: {}, remote, listed: true }
     }
+    return await headedItem(o, obj.key, path.components, true)
   })
+  const outcomes = await apply(o, objects, items)
+  // Existing entries whose objects changed: their metadata now, then the same again.
+  const again = objects.filter((_, i) => outcomes[i] === 'needs-metadata')
+  if (again.length === 0) return
+  const headed = await mapLimit(again, HEAD_CONCURRENCY, async (obj) => {
+    const path = keyToPath(o.draPrefix, obj.key)
+    return 'problem' in path ? { error: NOT_POSIX, message: path.problem } : await headedItem(o, obj.key, path.components, false)
+  })
+  await apply(o, again, headed)
+}
+
+/** Applies what can be applied and reports every object but those that need their metadata first. */
+async function apply (o: BatchImportOptions, objects: ListedObject[], items: Array<ImportItem | ImportOutcome>): Promise<ImportOutcome[]> {
+  const outcomes: ImportOutcome[] = []
   const applicable: ImportItem[] = []
-  const keys: string[] = []
+  const at: number[] = []
   items.forEach((item, i) => {
-    if (isItem(item)) { applicable.push(item); keys.push(objects[i].key) } else o.onResult(objects[i].key, item)
+    if (isItem(item)) { applicable.push(item); at.push(i) } else outcomes[i] = item
   })
-  if (applicable.length === 0) return
-  const outcomes = await importEntries(o.ns, o.content, o.rootIno, applicable)
-  outcomes.forEach((outcome, i) => o.onResult(keys[i], outcome))
+  if (applicable.length > 0) {
+    const applied = await importEntries(o.ns, o.content, o.rootIno, applicable)
+    applied.forEach((outcome, j) => { outcomes[at[j]] = outcome })
+  }
+  outcomes.forEach((outcome, i) => { if (outcome !== 'needs-metadata') o.onResult(objects[i].key, outcome) })
+  return outcomes
+}
+
+/** The object as a whole import item: HEAD for its metadata, GET for a symlink's target. */
+async function headedItem (o: BatchImportOptions, key: string, components: string[], directory: boolean): Promise<ImportItem | ImportOutcome> {
+  try {
+    const head = await headObject(o.client, o.bucket, key, o.signal)
+    const meta = decodePosixMetadata(head.meta)
+    const type = directory ? 'directory' : entryTypeOf(key, meta)
+    const remote = { dra: o.draId, bucket: o.bucket, key, etag: head.etag, size: head.size, modified: head.modified }
+    const item: ImportItem = { components, type, meta, remote }
+    if (type === 'symlink') item.target = await getObjectText(o.client, o.bucket, key, o.signal)
+    return item
+  } catch (err) {
+    return { error: s3ErrorCode(err), message: describeS3Error(err) }
+  }
 }
 
 function isItem (x: ImportItem | ImportOutcome): x is ImportItem {

@@ -87,7 +87,8 @@ export class Exporter {
   }
 
   private async put (entry: ExportEntry, dra: DraRecord, events: string[], t: Target, prefix: string, components: string[]): Promise<ExportOutcome> {
-    const inode = await unlessGone(this.o.filesystem.resolve(entry.path))
+    // Settled: the object's metadata is what a copy to a new key (a renamed directory's files) carries.
+    const inode = await unlessGone(this.o.filesystem.resolveSettled(entry.path))
     if (inode === undefined) return 'done' // gone since: its delete entry tells S3
     if (components.length === 0) return 'done' // the DRA's own directory has no object
     // Still open for writing (a close of one descriptor queued it): stays queued, with backoff,

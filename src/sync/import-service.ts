@@ -24,7 +24,9 @@ export class ImportService {
   constructor (
     private readonly associations: Associations,
     private readonly filesystem: FileSystem,
-    private readonly clients: S3Clients
+    private readonly clients: S3Clients,
+    /** Called after each batch import: its files are listed-only until settled (src/sync/listed-settler.ts). */
+    private readonly onImported: () => void = () => undefined
   ) {}
 
   /** The DRA whose repository path holds `s3Path` (s3://bucket/prefix), or undefined. */
@@ -62,6 +64,6 @@ export class ImportService {
         const rel = key.slice(repo.prefix.length).replace(/\/$/, '')
         run.onResult([base, rel].filter((p) => p !== '').join('/'), key, outcome)
       }
-    })
+    }).finally(this.onImported)
   }
 }

@@ -22,7 +22,7 @@ function tree (entries: Record<string, Entry>, links: Record<string, string> = {
   return {
     inodes,
     marked,
-    resolve: async (p) => {
+    getattr: async (p) => {
       const inode = inodes.get(p === '' ? '/' : p)
       if (inode === undefined) throw fsError('ENOENT', `no such entry: ${p}`)
       return inode
