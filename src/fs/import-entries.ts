@@ -22,7 +22,7 @@
  */
 import { fsError, FsError } from '../util/errors'
 import type { Namespace, Transaction } from '../namespace/namespace'
-import { type Inode, type RemoteRef, isDir, isReg, permissionsOf, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
+import { type Inode, type RemoteRef, type DirentRecord, isDir, isReg, permissionsOf, S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } from '../namespace/inode'
 import { HS_LOST, IMPORTED_RELEASED } from '../namespace/hsm'
 import { hasLocalChanges } from './filesystem'
 import { nowNs } from '../namespace/clock'
@@ -65,6 +65,7 @@ const NS_PER_MS = 1_000_000n
 export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[], policy = EVERYTHING): Promise<ImportOutcome[]> {
   const dropped: number[] = []
   const outcomes = await ns.mutate(async (tx) => {
+    await lookAhead(ns, tx, rootIno, items)
     const out: ImportOutcome[] = []
     for (const item of items) {
       try {
@@ -75,7 +76,7 @@ export async function importEntries (ns: Namespace, content: ContentStore, rootI
       }
     }
     return out
-  })
+  }, { cold: true })
   // Stale content of files whose object changed (they are released now: the next read loads anew).
   for (const ino of dropped) await content.truncate(ino, 0)
   return outcomes
@@ -93,10 +94,35 @@ function made (tx: Transaction): Map<string, Inode> {
   return m
 }
 
+/** The names of a batch looked up ahead, by `parent ino/name` (undefined: known to be absent). */
+const knownBy = new WeakMap<Transaction, Map<string, DirentRecord | undefined>>()
+
+/**
+ * Looks up the last name of every item whose parent directories exist, in one read: a page of a
+ * listing is mostly new names, and one read per name, each a trip to LevelDB's thread, was half of
+ * applying the page.
+ */
+async function lookAhead (ns: Namespace, tx: Transaction, rootIno: number, items: ImportItem[]): Promise<void> {
+  const wanted: Array<{ parent: number, name: string }> = []
+  for (const item of items) {
+    let dir: number | undefined = rootIno
+    for (const name of item.components.slice(0, -1)) {
+      const dirent: DirentRecord | undefined = await ns.lookup(dir, name)
+      dir = dirent !== undefined && (dirent.type & S_IFMT) === S_IFDIR ? dirent.ino : undefined
+      if (dir === undefined) break
+    }
+    const name = item.components[item.components.length - 1]
+    if (dir !== undefined && name !== undefined) wanted.push({ parent: dir, name })
+  }
+  const found = await ns.lookupMany(wanted)
+  knownBy.set(tx, new Map(wanted.map((w, i) => [`${w.parent}/${w.name}`, found[i]])))
+}
+
 async function lookupChild (ns: Namespace, tx: Transaction, dir: number, name: string): Promise<Inode | undefined> {
   const fresh = made(tx).get(`${dir}/${name}`)
   if (fresh !== undefined) return fresh
-  const dirent = await ns.lookup(dir, name)
+  const known = knownBy.get(tx)
+  const dirent = known?.has(`${dir}/${name}`) === true ? known.get(`${dir}/${name}`) : await ns.lookup(dir, name)
   return dirent === undefined ? undefined : await ns.get(dirent.ino)
 }
 
@@ -203,7 +229,7 @@ export async function settleListed (ns: Namespace, content: ContentStore, ino: n
     }
     if (isReg(inode)) inode.hsm = (inode.hsm ?? 0) | HS_LOST
     tx.settled(inode)
-  })
+  }, { cold: true }) // the background settles what no one looked up
   for (const i of dropped) await content.truncate(i, 0)
 }
 

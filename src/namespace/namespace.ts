@@ -123,6 +123,16 @@ export class Namespace {
     return dirent
   }
 
+  /**
+   * Many lookups at once, as they are saved, not cached (an import's names, mostly new: nothing to
+   * keep). Only inside a mutation: no commit can come between the read and the caller's use.
+   */
+  async lookupMany (pairs: Array<{ parent: number, name: string }>): Promise<Array<DirentRecord | undefined>> {
+    const keys = pairs.map((p) => direntKey(p.parent, p.name))
+    const saved = await this.store.getMany<DirentRecord>(keys)
+    return keys.map((key, i) => this.dirents.peek(key) ?? saved[i])
+  }
+
   /** Directory entries in name order, streamed. */
   async * list (dir: number): AsyncGenerator<{ name: string } & DirentRecord> {
     for await (const [key, dirent] of this.store.entries<DirentRecord>(direntRange(dir))) {
@@ -148,18 +158,22 @@ export class Namespace {
 
   // ---- changes ----
 
-  /** Runs fn alone and commits what it wrote as one atomic batch. */
-  mutate<T> (fn: (tx: Transaction) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
+  /**
+   * Runs fn alone and commits what it wrote as one atomic batch. `cold`: what the batch writes
+   * enters the caches only where already cached (an import of many entries no one has looked at
+   * must not push out the working set, nor hold them all in memory).
+   */
+  mutate<T> (fn: (tx: Transaction) => Promise<T>, opts: { sync?: boolean, cold?: boolean } = {}): Promise<T> {
     return this.lock.run(async () => {
       const tx = new Transaction(this)
       const result = await fn(tx)
-      await this.commit(tx, opts.sync ?? false)
+      await this.commit(tx, opts.sync ?? false, opts.cold ?? false)
       for (const after of tx.afterCommitted) after()
       return result
     })
   }
 
-  private async commit (tx: Transaction, sync: boolean): Promise<void> {
+  private async commit (tx: Transaction, sync: boolean, cold: boolean): Promise<void> {
     const ops: Op[] = []
     // Local bytes: each saved record says what it counts, the total moves by the difference.
     const counts: Array<[Inode, number]> = []
@@ -206,11 +220,13 @@ export class Namespace {
       // A write may have changed the size while the batch was written: then it stays uncounted.
       if (localBytes(inode) === local) this.uncounted.delete(inode.ino)
     }
-    for (const inode of tx.inodes.values()) this.inodes.set(inode.ino, inode)
+    for (const inode of tx.inodes.values()) {
+      if (!cold || this.inodes.peek(inode.ino) !== undefined) this.inodes.set(inode.ino, inode)
+    }
     for (const ino of tx.deletedInodes.keys()) { this.inodes.delete(ino); this.dirty.delete(ino); this.uncounted.delete(ino) }
     for (const [key, dirent] of tx.dirents) {
       if (dirent === null) this.dirents.delete(key)
-      else this.dirents.set(key, dirent)
+      else if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
     }
   }
 

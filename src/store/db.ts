@@ -35,6 +35,11 @@ export class Store {
     return await this.db.get(key) as T | undefined
   }
 
+  /** Several values in one call (one trip to LevelDB's thread instead of one per key). */
+  async getMany<T> (keys: string[]): Promise<Array<T | undefined>> {
+    return await this.db.getMany(keys) as Array<T | undefined>
+  }
+
   async batch (ops: Op[], opts: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return
     await this.db.batch(ops as Array<{ type: 'put', key: string, value: unknown }>, { sync: opts.sync ?? false })
