@@ -11,10 +11,12 @@
  *             import task (`s3link task import … --wait`) when the CLI has it, otherwise as the
  *             DRA's automatic import (importIntervalMs 500; timed from `dra create` to the log
  *             line "automatic import applied changes"). A raw LIST + HEAD per object is measured
- *             too: that is what every import must do, so it tells the server's share from ours.
+ *             too: what an import reading every object's metadata up front would cost (a batch
+ *             import lists only; metadata is read at first lookup or in the background).
  *   lsimport  `ls -l` of one imported directory of N/10 entries and `find` of another, right after
- *             the import (cold) and again (warm), against the same over two local-disk directories
- *             of as many empty files, each measured right after it was created.
+ *             the import (cold: this reads the entries' metadata, a HEAD each) and again (warm),
+ *             against the same over two local-disk directories of as many empty files, each
+ *             measured right after it was created.
  *   coldread  released files of 1 GiB × scale: `dd bs=1M` through the mount (the first read
  *             loads the file from S3) against a raw GetObject of the same object streamed to
  *             nowhere, alternating, REPEAT times, each dd on a copy never read before; best of
@@ -43,7 +45,7 @@ const BUCKET = 's3link-bench'
 const MANY = 'many/'
 const BIG = 'big/'
 const PUT_IN_FLIGHT = 64
-const HEAD_IN_FLIGHT = 32 // the batch import's
+const HEAD_IN_FLIGHT = 32 // as the batch import HEADs directory markers
 const AUTO_INTERVAL_MS = 500
 
 const GOAL_IMPORT_RATIO = 0.8
