@@ -42,6 +42,8 @@ export class ListedSettler {
   private again = false
   private retry?: NodeJS.Timeout
   private closed = false
+  /** Aborts the HEADs in flight at close: a silent server must not hold the daemon's stop. */
+  private readonly abort = new AbortController()
   /** Directories whose listed-only entries are being settled on demand. */
   private readonly prefetching = new Set<number>()
 
@@ -76,11 +78,11 @@ export class ListedSettler {
     let found: ImportItem | 'gone'
     try {
       const { client } = await this.o.clients.forBucket(remote.bucket)
-      const head = await headObject(client, remote.bucket, remote.key)
+      const head = await headObject(client, remote.bucket, remote.key, this.abort.signal)
       const meta = decodePosixMetadata(head.meta)
       const type = entryTypeOf(remote.key, meta)
       found = { components: [], type, meta, remote: { ...remote, etag: head.etag, size: head.size, modified: head.modified } }
-      if (type === 'symlink') found.target = await getObjectText(client, remote.bucket, remote.key)
+      if (type === 'symlink') found.target = await getObjectText(client, remote.bucket, remote.key, this.abort.signal)
     } catch (err) {
       if (s3ErrorCode(err) !== 'S3ObjectNotFound') throw fsError('EIO', `cannot read the metadata of ${where}: ${describeS3Error(err)}`)
       this.o.log.warn('an imported object is gone from S3: its entry keeps the defaults', { key: remote.key, bucket: remote.bucket })
@@ -99,6 +101,7 @@ export class ListedSettler {
 
   async close (): Promise<void> {
     this.closed = true
+    this.abort.abort()
     clearTimeout(this.retry)
     await this.running
   }

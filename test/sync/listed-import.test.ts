@@ -8,7 +8,8 @@
 //  - what a restart finds unsettled is settled in the background: after it, no lookup needs S3;
 //  - an object replaced or deleted between the listing and its HEAD;
 //  - a second import of a changed object updates the metadata of an entry already settled;
-//  - a renamed directory's unsettled files reach their new keys with their objects' metadata.
+//  - a renamed directory's unsettled files reach their new keys with their objects' metadata;
+//  - a stop does not wait for HEADs a silent server holds.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
@@ -127,5 +128,19 @@ t.test('listed-only entries', async (t) => {
       return meta !== undefined
     })
     t.match(meta, { 'file-permissions': '0100640', 'file-owner': '1234', 'file-group': '5678' })
+  })
+
+  await t.test('a stop does not wait for the HEADs a silent server holds', async (t) => {
+    await put('v/a.txt', 'a\n', META)
+    proxy.faulty = heads
+    proxy.mode = 'hang'
+    const made = await tfs.cli(['dra', 'create', '/v', `s3://${BUCKET}/v/`, '--wait'])
+    t.equal(made.code, 0, made.stderr)
+    t.equal((await tfs.cli(['task', 'import', `s3://${BUCKET}/v/`, '--wait'])).code, 0)
+    await until('the background asked S3', async () => proxy.counts.hang > 0)
+    const start = Date.now()
+    t.equal(await tfs.stop(), 0, 'a clean stop')
+    t.ok(Date.now() - start < 10_000, `stopped in ${Date.now() - start} ms, not after the S3 idle timeout`)
+    proxy.mode = 'pass'
   })
 })
