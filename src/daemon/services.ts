@@ -154,7 +154,7 @@ export class Services {
       })
     }
     const exportPending = async (p: string): Promise<boolean> => await this.exportQueue?.isPending(p) ?? false
-    this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
+    this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, onImported: () => { settler.kick() }, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()
     const importQueue = this.importQueue = await ImportQueue.open(store)
     treeExport.useMetrics(metrics)

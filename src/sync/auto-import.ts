@@ -3,7 +3,8 @@
  * server): every `intervalMs`, each AVAILABLE DRA with an import policy compares its S3 prefix with
  * its directory, one directory at a time (a listing with Delimiter '/'), so memory is bounded by the
  * largest directory, not the tree:
- *   NEW      an object or prefix with no entry here → the entry is created (released)
+ *   NEW      an object or prefix with no entry here → the entry is created (released; a file
+ *            listed-only: its metadata is read at its first lookup)
  *   CHANGED  a file whose object's ETag differs from the one it was imported with → metadata
  *            updated, content released (a file with local changes not exported is kept)
  *   DELETED  an entry that came from S3 whose object is gone → removed (directories only when
@@ -31,6 +32,8 @@ const RECENT_MS = 3000
 export interface AutoImportOptions {
   /** A local change of the path waits to be exported: it wins over what S3 holds. */
   exportPending?: (path: string) => Promise<boolean>
+  /** Called after a pass that created entries: new files are listed-only until settled (src/sync/listed-settler.ts). */
+  onImported?: () => void
   metrics?: Metrics
   associations: Associations
   filesystem: FileSystem
@@ -95,6 +98,7 @@ export class AutoImporter {
       if (result === 'created' || result === 'updated') this.o.metrics?.objectsImported.inc({ via: 'automatic' }, n)
     }
     if (Object.keys(walk.counts).length > 0) this.o.log.info('automatic import applied changes', { associationId: dra.AssociationId, ...walk.counts })
+    if ((walk.counts.created ?? 0) > 0) this.o.onImported?.()
   }
 
   private async walk (w: Walk, prefix: string, components: string[]): Promise<void> {
@@ -104,6 +108,9 @@ export class AutoImporter {
     const { objects, prefixes } = await listDirectory(w.client, w.bucket, prefix, this.abort.signal)
     const seen = new Set<string>()
     const changed: ListedObject[] = []
+    // New files come in from the listing, as a batch import's do (src/sync/batch-import.ts): their
+    // metadata is read when they are first looked up. Changed ones need theirs now, to compare.
+    const fresh: ImportItem[] = []
     for (const obj of objects) {
       const name = obj.key.slice(prefix.length)
       if (name === '') continue // this directory's own marker
@@ -112,9 +119,13 @@ export class AutoImporter {
       seen.add(name)
       const entry = local.get(name)
       if (await this.pending(localPath, name)) continue
-      if (entry === undefined ? w.policy.create : w.policy.update && await this.differs(localPath, name, obj)) changed.push(obj)
+      if (entry === undefined && w.policy.create && !path.directory) {
+        const remote = { dra: w.dra.AssociationId, bucket: w.bucket, key: obj.key, etag: obj.etag, size: obj.size, modified: obj.modified }
+        fresh.push({ components: path.components, type: 'file', meta: {}, remote, listed: true })
+      } else if (entry === undefined ? w.policy.create : w.policy.update && await this.differs(localPath, name, obj)) changed.push(obj)
     }
-    const items = (await mapLimit(changed, HEAD_CONCURRENCY, async (obj) => await this.itemFor(w, obj))).filter((i): i is ImportItem => i !== undefined)
+    const headed = await mapLimit(changed, HEAD_CONCURRENCY, async (obj) => await this.itemFor(w, obj))
+    const items = [...fresh, ...headed.filter((i): i is ImportItem => i !== undefined)]
     const subdirs: string[] = []
     for (const p of prefixes) {
       const name = p.slice(prefix.length, -1)

@@ -9,6 +9,7 @@
 //  - an object replaced or deleted between the listing and its HEAD;
 //  - a second import of a changed object updates the metadata of an entry already settled;
 //  - a renamed directory's unsettled files reach their new keys with their objects' metadata;
+//  - automatic import's listing creates new files listed-only as well;
 //  - a stop does not wait for HEADs a silent server holds.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -35,7 +36,7 @@ t.test('listed-only entries', async (t) => {
   const lastModified = async (key: string): Promise<number> =>
     Math.floor(((await c.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).LastModified?.getTime() ?? 0) / 1000)
 
-  const tfs = await startFs(t)
+  const tfs = await startFs(t, { config: { importIntervalMs: 500 } }) // only /w has an import policy
   t.equal((await tfs.addBucket(BUCKET, proxy.endpoint)).code, 0)
   /** Links /dir to s3://BUCKET/dir/ and imports it with a task; HEADs fail meanwhile when told. */
   const importDir = async (dir: string, failHeads: boolean, linkArgs: string[] = []): Promise<any> => {
@@ -128,6 +129,18 @@ t.test('listed-only entries', async (t) => {
       return meta !== undefined
     })
     t.match(meta, { 'file-permissions': '0100640', 'file-owner': '1234', 'file-group': '5678' })
+  })
+
+  await t.test("automatic import's listing creates new files without a HEAD too", async (t) => {
+    await put('w/a.txt', 'a\n', META)
+    proxy.faulty = heads
+    proxy.mode = 'error'
+    const made = await tfs.cli(['dra', 'create', '/w', `s3://${BUCKET}/w/`, '--import', 'NEW,CHANGED,DELETED', '--wait'])
+    t.equal(made.code, 0, made.stderr)
+    await until('the automatic import made w/a.txt', async () => (await tfs.sh('ls w')).stdout === 'a.txt\n')
+    t.match(await stat('w/a.txt'), /Input\/output error/)
+    proxy.mode = 'pass'
+    t.equal(await stat('w/a.txt'), '640 1234 5678 1595002920 2 regular file')
   })
 
   await t.test('a stop does not wait for the HEADs a silent server holds', async (t) => {
