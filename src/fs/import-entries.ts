@@ -205,8 +205,7 @@ async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: Impor
     inode.size = Buffer.byteLength(inode.target)
     delete inode.hsm
   }
-  applyMetadata(tx, inode, item, false)
-  if (inode.remote !== undefined) inode.remote = { ...inode.remote, perm: permissionsOf(inode) }
+  applyMetadata(tx, inode, item, false) // and the permissions S3 holds, if they changed
   // Its real type for readdir (a listed-only entry is looked up, so settled, before a rename).
   if (place !== undefined && (await ns.lookup(place.parent, place.name))?.ino === inode.ino) tx.link(place.parent, place.name, inode)
   tx.settled(inode)

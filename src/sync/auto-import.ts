@@ -20,8 +20,8 @@ import type { FileSystem } from '../fs/filesystem'
 import { type ImportItem, type ImportPolicy, importEntries } from '../fs/import-entries'
 import { isDir, isReg, S_IFDIR, S_IFMT } from '../namespace/inode'
 import { keyToPath } from '../repo/key-mapping'
-import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
-import { describeS3Error, getObjectText, headObject, listDirectory, type ListedObject } from '../repo/objects'
+import { describeS3Error, listDirectory, type ListedObject } from '../repo/objects'
+import { headedItem, listedItem } from './object-items'
 import type { S3Clients } from '../repo/s3-clients'
 import { mapLimit } from '../util/pool'
 import type { Metrics } from '../util/metrics'
@@ -120,8 +120,7 @@ export class AutoImporter {
       const entry = local.get(name)
       if (await this.pending(localPath, name)) continue
       if (entry === undefined && w.policy.create && !path.directory) {
-        const remote = { dra: w.dra.AssociationId, bucket: w.bucket, key: obj.key, etag: obj.etag, size: obj.size, modified: obj.modified }
-        fresh.push({ components: path.components, type: 'file', meta: {}, remote, listed: true })
+        fresh.push(listedItem({ dra: w.dra.AssociationId, bucket: w.bucket, components: path.components }, obj))
       } else if (entry === undefined ? w.policy.create : w.policy.update && await this.differs(localPath, name, obj)) changed.push(obj)
     }
     const headed = await mapLimit(changed, HEAD_CONCURRENCY, async (obj) => await this.itemFor(w, obj))
@@ -178,12 +177,7 @@ export class AutoImporter {
     const path = keyToPath(w.draPrefix, obj.key)
     if ('problem' in path) return undefined
     try {
-      const head = await headObject(w.client, w.bucket, obj.key, this.abort.signal)
-      const meta = decodePosixMetadata(head.meta)
-      const type = path.directory ? 'directory' : entryTypeOf(obj.key, meta)
-      const item: ImportItem = { components: path.components, type, meta, remote: { dra: w.dra.AssociationId, bucket: w.bucket, key: obj.key, etag: head.etag, size: head.size, modified: head.modified } }
-      if (type === 'symlink') item.target = await getObjectText(w.client, w.bucket, obj.key, this.abort.signal)
-      return item
+      return await headedItem(w.client, { dra: w.dra.AssociationId, bucket: w.bucket, components: path.components }, obj.key, this.abort.signal)
     } catch (err) {
       // Gone between the listing and the HEAD, or unreadable: FSx skips it; the next pass sees it again.
       this.o.log.warn('automatic import skipped an object', { associationId: w.dra.AssociationId, key: obj.key, error: describeS3Error(err) })

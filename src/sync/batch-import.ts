@@ -17,8 +17,8 @@ import type { Namespace } from '../namespace/namespace'
 import type { ContentStore } from '../content/content'
 import { type ImportItem, type ImportOutcome, importEntries } from '../fs/import-entries'
 import { NOT_POSIX, keyToPath } from '../repo/key-mapping'
-import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
-import { type ListedObject, getObjectText, headObject, listObjectPages, s3ErrorCode, describeS3Error } from '../repo/objects'
+import { type ListedObject, listObjectPages, s3ErrorCode, describeS3Error } from '../repo/objects'
+import { type ItemPlace, headedItem, listedItem } from './object-items'
 import { mapLimit } from '../util/pool'
 
 const HEAD_CONCURRENCY = 32
@@ -60,21 +60,16 @@ async function importPage (o: BatchImportOptions, objects: ListedObject[]): Prom
   const items = await mapLimit(objects, HEAD_CONCURRENCY, async (obj): Promise<ImportItem | ImportOutcome> => {
     const path = keyToPath(o.draPrefix, obj.key)
     if ('problem' in path) return { error: NOT_POSIX, message: path.problem }
-    if (!path.directory) {
-      const remote = { dra: o.draId, bucket: o.bucket, key: obj.key, etag: obj.etag, size: obj.size, modified: obj.modified }
-      return { components: path.components, type: 'file', meta: {}, remote, listed: true }
-    }
-    return await headedItem(o, obj.key, path.components, true)
+    const at = { dra: o.draId, bucket: o.bucket, components: path.components }
+    return path.directory ? await readWhole(o, at, obj.key) : listedItem(at, obj)
   })
   const outcomes = await apply(o, objects, items)
   // Existing entries whose objects changed: their metadata now, then the same again.
-  const again = objects.filter((_, i) => outcomes[i] === 'needs-metadata')
+  const again = objects.flatMap((obj, i) => outcomes[i] === 'needs-metadata' ? [{ obj, listed: items[i] as ImportItem }] : [])
   if (again.length === 0) return
-  const headed = await mapLimit(again, HEAD_CONCURRENCY, async (obj) => {
-    const path = keyToPath(o.draPrefix, obj.key)
-    return 'problem' in path ? { error: NOT_POSIX, message: path.problem } : await headedItem(o, obj.key, path.components, false)
-  })
-  await apply(o, again, headed)
+  const headed = await mapLimit(again, HEAD_CONCURRENCY, async ({ obj, listed }) =>
+    await readWhole(o, { dra: o.draId, bucket: o.bucket, components: listed.components }, obj.key))
+  await apply(o, again.map((a) => a.obj), headed)
 }
 
 /** Applies what can be applied and reports every object but those that need their metadata first. */
@@ -93,16 +88,10 @@ async function apply (o: BatchImportOptions, objects: ListedObject[], items: Arr
   return outcomes
 }
 
-/** The object as a whole import item: HEAD for its metadata, GET for a symlink's target. */
-async function headedItem (o: BatchImportOptions, key: string, components: string[], directory: boolean): Promise<ImportItem | ImportOutcome> {
+/** The object as a whole import item, or why it could not be read. */
+async function readWhole (o: BatchImportOptions, at: ItemPlace, key: string): Promise<ImportItem | ImportOutcome> {
   try {
-    const head = await headObject(o.client, o.bucket, key, o.signal)
-    const meta = decodePosixMetadata(head.meta)
-    const type = directory ? 'directory' : entryTypeOf(key, meta)
-    const remote = { dra: o.draId, bucket: o.bucket, key, etag: head.etag, size: head.size, modified: head.modified }
-    const item: ImportItem = { components, type, meta, remote }
-    if (type === 'symlink') item.target = await getObjectText(o.client, o.bucket, key, o.signal)
-    return item
+    return await headedItem(o.client, at, key, o.signal)
   } catch (err) {
     return { error: s3ErrorCode(err), message: describeS3Error(err) }
   }

@@ -18,8 +18,8 @@ import type { FileSystem } from '../fs/filesystem'
 import { type Inode, S_IFREG } from '../namespace/inode'
 import type { S3Clients } from '../repo/s3-clients'
 import { type ImportItem, settleListed } from '../fs/import-entries'
-import { decodePosixMetadata, entryTypeOf } from '../repo/posix-metadata'
-import { describeS3Error, getObjectText, headObject, s3ErrorCode } from '../repo/objects'
+import { describeS3Error, s3ErrorCode } from '../repo/objects'
+import { headedItem } from './object-items'
 import { fsError } from '../util/errors'
 import { mapLimit } from '../util/pool'
 
@@ -78,11 +78,7 @@ export class ListedSettler {
     let found: ImportItem | 'gone'
     try {
       const { client } = await this.o.clients.forBucket(remote.bucket)
-      const head = await headObject(client, remote.bucket, remote.key, this.abort.signal)
-      const meta = decodePosixMetadata(head.meta)
-      const type = entryTypeOf(remote.key, meta)
-      found = { components: [], type, meta, remote: { ...remote, etag: head.etag, size: head.size, modified: head.modified } }
-      if (type === 'symlink') found.target = await getObjectText(client, remote.bucket, remote.key, this.abort.signal)
+      found = await headedItem(client, { dra: remote.dra, bucket: remote.bucket, components: [] }, remote.key, this.abort.signal)
     } catch (err) {
       if (s3ErrorCode(err) !== 'S3ObjectNotFound') throw fsError('EIO', `cannot read the metadata of ${where}: ${describeS3Error(err)}`)
       this.o.log.warn('an imported object is gone from S3: its entry keeps the defaults', { key: remote.key, bucket: remote.bucket })
