@@ -195,6 +195,7 @@ export class Services {
    */
   private startExport (exporter: Exporter, queue: ExportQueue, metrics: Metrics, associations: Associations): void {
     this.c.filesystem.onChange(async (tx, change) => { await queue.onChange(tx, change) })
+    this.c.filesystem.onWriterClosed((path) => { queue.wake(path) })
     exporter.useMetrics(metrics)
     if (queue.size > 0) this.c.log.info('resuming queued exports', { count: queue.size })
     queue.start(async (entry) => await exporter.run(entry))

@@ -118,6 +118,7 @@ export class FileSystem {
   private nextFh = 1
   private loader?: Loader
   private listener?: ChangeListener
+  private writerClosed?: (path: string) => void
   /** Inodes with handles that wrote: exporting them now would catch a half-written file. */
   private readonly writers = new RefCounts<number>()
   private space?: Space
@@ -135,6 +136,11 @@ export class FileSystem {
 
   onChange (listener: ChangeListener): void {
     this.listener = listener
+  }
+
+  /** The last handle that wrote to a file closed, after a flush had saved and reported what it wrote. */
+  onWriterClosed (listener: (path: string) => void): void {
+    this.writerClosed = listener
   }
 
   private async changed (tx: Transaction, change: NsChange): Promise<void> {
@@ -611,11 +617,18 @@ export class FileSystem {
     // The handle is gone whatever fails below: unpin in any case, or the inode stays pinned forever.
     try {
       if (h.fd !== undefined) await this.content.release(h.ino)
-      if (h.wrote === true) {
+      if (h.wrote !== true) await this.ns.flush([h.ino])
+      else {
         this.writers.remove(h.ino)
-        await this.saveWritten(h, path)
-      } else {
-        await this.ns.flush([h.ino])
+        // Written since the last flush (mapped pages written back after close): saved and reported
+        // again. Else the flush did both, and only an export held back while the file was open waits.
+        if (h.unqueued === true) await this.saveWritten(h, path)
+        else {
+          await this.ns.flush([h.ino])
+          if (!this.isBeingWritten(h.ino) && this.writerClosed !== undefined) {
+            for (const p of await this.pathsOf(await this.ns.get(h.ino), path ?? h.path)) this.writerClosed(p)
+          }
+        }
       }
     } finally {
       if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)

@@ -40,6 +40,8 @@ import { nowNs } from './clock'
 
 export const NAME_MAX = 255
 
+interface Grouped { fn: (tx: Transaction) => Promise<unknown>, resolve: (value: unknown) => void, reject: (err: unknown) => void }
+
 export interface NamespaceOptions {
   inodeCacheSize?: number
   direntCacheSize?: number
@@ -64,6 +66,8 @@ export class Namespace {
   private readonly uncounted = new Set<number>()
   /** While records from before local-byte counting remain: the last inode key counted ('' = none yet). */
   private scanAfter?: string
+  /** mutateGrouped() calls waiting for their shared transaction. */
+  private group?: Grouped[]
 
   private constructor (readonly store: Store, opts: NamespaceOptions) {
     this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
@@ -170,6 +174,32 @@ export class Namespace {
       await this.commit(tx, opts.sync ?? false, opts.cold ?? false)
       for (const after of tx.afterCommitted) after()
       return result
+    })
+  }
+
+  /**
+   * Like mutate(), for small changes that need not commit alone (export's bookkeeping): those that
+   * arrive while one waits for the lock share its transaction and its batch. One by one, each held
+   * the lock through its own LevelDB write, and a writer's create waited behind a burst of them.
+   * Each fn's result or error is its own; fn must not throw after writing into tx (what it wrote
+   * would be committed with the others).
+   */
+  mutateGrouped<T> (fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let group = this.group
+      if (group === undefined) {
+        const members: Grouped[] = group = this.group = []
+        this.mutate(async (tx) => {
+          this.group = undefined // from here on, arrivals start the next group
+          const outcomes: Array<{ value: unknown } | { error: unknown }> = []
+          for (const m of members) outcomes.push(await m.fn(tx).then((value) => ({ value }), (error: unknown) => ({ error })))
+          return outcomes
+        }).then(
+          (outcomes) => outcomes.forEach((o, i) => { if ('error' in o) members[i].reject(o.error); else members[i].resolve(o.value) }),
+          (err: unknown) => { for (const m of members) m.reject(err) }
+        )
+      }
+      group.push({ fn, resolve: resolve as (value: unknown) => void, reject })
     })
   }
 

@@ -53,6 +53,8 @@ const BACKOFF_MAX_MS = 60_000
 
 export class ExportQueue {
   private window: Slot[] = []
+  /** The newest window entry of each path: the whole truth while the window holds every stored entry. */
+  private readonly newest = new Map<string, Slot>()
   private nextSeq: number
   private stored: number
   private readonly running = new Map<string, Promise<void>>()
@@ -102,7 +104,13 @@ export class ExportQueue {
 
   /** A change of `path` is waiting to be exported: import must not overwrite or delete it meanwhile. */
   async isPending (path: string): Promise<boolean> {
+    if (this.complete()) return this.newest.has(path)
     return await this.store.get(exportPathKey(path)) !== undefined
+  }
+
+  /** Every stored entry is in the window (and `newest`): no need to ask LevelDB about a path. */
+  private complete (): boolean {
+    return this.window.length === this.stored
   }
 
   /** FileSystem.onChange: queues, inside the change's own transaction, what S3 must learn. */
@@ -164,12 +172,16 @@ export class ExportQueue {
         this.stored--
       }
       this.stored++
-      if (this.window.length < WINDOW) this.window.push(entry)
+      if (this.window.length < WINDOW) {
+        this.window.push(entry)
+        this.newest.set(path, entry)
+      }
       this.kick()
     })
   }
 
   private async waitingEntry (path: string): Promise<ExportEntry | undefined> {
+    if (this.complete()) return this.newest.get(path)
     const seq = await this.store.get<number>(exportPathKey(path))
     if (seq === undefined) return undefined
     return await this.store.get<ExportEntry>(exportQueueKey(seq))
@@ -206,7 +218,9 @@ export class ExportQueue {
     const after = this.window.at(-1)?.seq ?? 0
     const known = new Set(this.window.map((e) => e.seq))
     for await (const [, e] of this.store.entries<ExportEntry>({ gt: exportQueueKey(after), lt: exportQueueRange.lt, limit: WINDOW - this.window.length })) {
-      if (!known.has(e.seq)) this.window.push(e)
+      if (known.has(e.seq)) continue
+      this.window.push(e)
+      if ((this.newest.get(e.path)?.seq ?? 0) < e.seq) this.newest.set(e.path, e)
     }
   }
 
@@ -251,15 +265,33 @@ export class ExportQueue {
     this.running.set(e.path, done)
   }
 
-  /** Removes a done entry, serialized with namespace changes (which may have queued a newer one). */
+  /**
+   * Removes a done entry, serialized with namespace changes (which may have queued a newer one);
+   * grouped with other done entries: one batch for a burst.
+   */
   private async finish (e: ExportEntry): Promise<void> {
-    await this.ns.mutate(async (tx) => {
+    await this.ns.mutateGrouped(async (tx) => {
       tx.extra.push({ type: 'del', key: exportQueueKey(e.seq) })
       if (await this.store.get<number>(exportPathKey(e.path)) === e.seq) tx.extra.push({ type: 'del', key: exportPathKey(e.path) })
+      // Under the lock, as add() reads it: a change queued right after this one sees it gone.
+      tx.afterCommit(() => {
+        const i = this.window.indexOf(e)
+        if (i >= 0) this.window.splice(i, 1)
+        if (this.newest.get(e.path) === e) this.newest.delete(e.path)
+        this.stored--
+      })
     })
-    const i = this.window.indexOf(e)
-    if (i >= 0) this.window.splice(i, 1)
-    this.stored--
+  }
+
+  /**
+   * The last writer of `path` closed: its entry, held back while the file was open (the exporter
+   * answered 'retry'), runs once the settle time has passed rather than at the end of its backoff.
+   */
+  wake (path: string): void {
+    const e = this.newest.get(path)
+    if (e === undefined || e.running === true) return
+    e.notBefore = Math.min(e.notBefore ?? 0, Date.now() + SETTLE_MS)
+    this.kick()
   }
 
   /** Entries waiting for a DRA to become usable again: wake them now. */

@@ -127,10 +127,13 @@ export class Exporter {
     return !entry.content && (hsm & HS_ARCHIVED) !== 0 && (hsm & HS_DIRTY) === 0
   }
 
-  /** Records the object on the inode; clean (`exists archived`) only if nothing changed meanwhile. */
+  /**
+   * Records the object on the inode; clean (`exists archived`) only if nothing changed meanwhile.
+   * Grouped with other exports' records: one batch for a burst of small files.
+   */
   private async markExported (path: string, ino: number, snapshot: { size: number, mtimeNs: bigint, ctimeNs: bigint }, remote: RemoteRef): Promise<void> {
     const { ns } = this.o.filesystem
-    await ns.mutate(async (tx) => {
+    await ns.mutateGrouped(async (tx) => {
       const inode = await unlessGone(this.o.filesystem.resolve(path))
       if (inode === undefined || inode.ino !== ino) return
       inode.remote = remote

@@ -47,3 +47,29 @@ t.test('the number of transfers at once follows the concurrency function', async
   }
   t.equal(queue.size, 0, 'all exported')
 })
+
+t.test('a newer change of a waiting path replaces its entry, inside the window and beyond it', async (t) => {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
+  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const store = await Store.open(path.join(dir, 'db'))
+  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  const queue = await ExportQueue.open(store, ns, () => true)
+  t.teardown(async () => { await queue.stop(0); await store.close() })
+  const change = async (paths: string[]): Promise<void> => {
+    await ns.mutate(async (tx) => { for (const p of paths) await queue.onChange(tx, { kind: 'content', path: p }) })
+  }
+
+  await change(['/a', '/b'])
+  await change(['/a'])
+  t.equal(queue.size, 2, 'while every entry is in memory: coalesced')
+  t.ok(await queue.isPending('/a'))
+  t.notOk(await queue.isPending('/c'), 'a path never queued is not pending')
+
+  // More entries than the queue keeps in memory (10,000): the last ones are known from LevelDB only.
+  await change(Array.from({ length: 10_010 }, (_, i) => `/many/${i}`))
+  t.equal(queue.size, 10_012)
+  await change(['/a', '/many/10005'])
+  t.equal(queue.size, 10_012, 'coalesced in memory and beyond it')
+  t.ok(await queue.isPending('/many/10009'), 'an entry beyond the window is pending')
+  t.notOk(await queue.isPending('/many/10010'))
+})

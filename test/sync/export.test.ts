@@ -57,6 +57,20 @@ t.test('files, directories, symlinks, chmod, renames and deletes reach S3 with F
   await until('deletions are exported', async () => (await keys()).length === 0)
 })
 
+t.test('a file still open through another descriptor is exported at its last close, not at the end of a backoff', async (t) => {
+  const { tfs, keys } = await setup(t)
+  // Closing fd 3 queues the export (FLUSH); fd 4, its duplicate, keeps the file open, so the export
+  // is put off with a growing backoff: tries at about 0.3, 0.8, 1.8, 3.8 and 7.8 s, the next at 15.8.
+  const writer = tfs.sh('exec 3> x/held.txt; echo held >&3; exec 4>&3; exec 3>&-; sleep 10; exec 4>&-')
+  await new Promise((resolve) => setTimeout(resolve, 7000))
+  t.notOk((await keys()).includes('out/held.txt'), 'not exported while it is open')
+  t.equal((await writer).code, 0)
+  const closed = Date.now()
+  await until('exported after the last close', async () => (await keys()).includes('out/held.txt'), 30_000, 50)
+  const after = Date.now() - closed
+  t.ok(after < 3000, `exported ${after} ms after the last close (the backoff alone would wait about 5.8 s)`)
+})
+
 t.test('a large file goes up as a multipart upload with the right bytes; mtime-only changes export nothing', async (t) => {
   const { tfs, keys, body, head } = await setup(t)
   t.equal((await tfs.sh('head -c 25000000 /dev/urandom > /tmp/s3link-big.$$ && cp /tmp/s3link-big.$$ x/big.bin && rm /tmp/s3link-big.$$')).code, 0)
@@ -136,7 +150,6 @@ t.test('a file changed while its upload is under way is exported again; /metrics
   const object = async (): Promise<string> => sha(Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'racing', Key: 'r/big.bin' }))).Body!.transformToByteArray()))
   await until('S3 holds the changed file', async () => await object().catch(() => '') === local, 60_000)
   await until('clean', async () => /\(0x00000009\) exists archived/.test((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state r/big.bin')).stdout))
-  // The close queues at FLUSH and again at RELEASE: a second entry may still be settling.
   await until('the queue is empty', async () => value(await metrics(), 's3link_export_queue_depth') === 0)
   const after = await metrics()
   t.equal(value(after, 's3link_export_oldest_queued_change_age_seconds'), 0, 'nothing ages in an empty queue')

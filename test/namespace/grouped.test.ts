@@ -1,0 +1,46 @@
+// Namespace.mutateGrouped: changes that arrive while the lock is busy share one transaction and one
+// LevelDB batch; each caller still gets its own result or error, and nothing written is lost.
+import t from 'tap'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Store } from '../../src/store/db'
+import { Namespace } from '../../src/namespace/namespace'
+
+t.test('grouped changes share one batch and keep their own outcomes', async (t) => {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-grouped-'))
+  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const store = await Store.open(path.join(dir, 'db'))
+  t.teardown(async () => { await store.close() })
+  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  const batches: number[] = []
+  const batch = store.batch.bind(store)
+  store.batch = async (ops, opts) => { batches.push(ops.length); await batch(ops, opts) }
+
+  // A change holds the lock while three grouped ones arrive.
+  let letGo = (): void => undefined
+  let held = (): void => undefined
+  const holds = new Promise<void>((resolve) => { held = resolve })
+  const holding = ns.mutate(async (tx) => {
+    tx.extra.push({ type: 'put', key: 'test:first', value: 1 })
+    held()
+    await new Promise<void>((resolve) => { letGo = resolve })
+  })
+  await holds
+  const a = ns.mutateGrouped(async (tx) => { tx.extra.push({ type: 'put', key: 'test:a', value: 'a' }); return 'A' })
+  const b = ns.mutateGrouped(async () => { throw new Error('b failed before writing') })
+  const c = ns.mutateGrouped(async (tx) => { tx.extra.push({ type: 'put', key: 'test:c', value: 'c' }); return 'C' })
+  letGo()
+  await holding
+  t.equal(await a, 'A', 'the first gets its own result')
+  await t.rejects(b, /b failed before writing/, 'the failing one gets its own error')
+  t.equal(await c, 'C', 'the one after a failure still commits')
+  t.same(batches, [1, 2], 'one batch for the holder, one for the three grouped changes')
+  t.equal(await store.get('test:a'), 'a')
+  t.equal(await store.get('test:c'), 'c')
+
+  // Once a group has run, the next grouped change starts a group of its own: it is not left waiting.
+  t.equal(await ns.mutateGrouped(async (tx) => { tx.extra.push({ type: 'put', key: 'test:d', value: 'd' }); return 'D' }), 'D')
+  t.same(batches, [1, 2, 1], 'alone, it commits by itself')
+  t.equal(await store.get('test:d'), 'd')
+})
