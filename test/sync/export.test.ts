@@ -60,7 +60,7 @@ t.test('files, directories, symlinks, chmod, renames and deletes reach S3 with F
 t.test('a file still open through another descriptor is exported at its last close, not at the end of a backoff', async (t) => {
   const { tfs, keys } = await setup(t)
   // Closing fd 3 queues the export (FLUSH); fd 4, its duplicate, keeps the file open, so the export
-  // is put off with a growing backoff: tries at about 0.3, 0.8, 1.8, 3.8 and 7.8 s, the next at 15.8.
+  // is put off with a growing backoff: tries at about 0.1, 0.6, 1.6, 3.6 and 7.6 s, the next at 15.6.
   const writer = tfs.sh('exec 3> x/held.txt; echo held >&3; exec 4>&3; exec 3>&-; sleep 10; exec 4>&-')
   await new Promise((resolve) => setTimeout(resolve, 7000))
   t.notOk((await keys()).includes('out/held.txt'), 'not exported while it is open')
@@ -68,7 +68,7 @@ t.test('a file still open through another descriptor is exported at its last clo
   const closed = Date.now()
   await until('exported after the last close', async () => (await keys()).includes('out/held.txt'), 30_000, 50)
   const after = Date.now() - closed
-  t.ok(after < 3000, `exported ${after} ms after the last close (the backoff alone would wait about 5.8 s)`)
+  t.ok(after < 3000, `exported ${after} ms after the last close (the backoff alone would wait about 5.6 s)`)
 })
 
 t.test('a large file goes up as a multipart upload with the right bytes; mtime-only changes export nothing', async (t) => {
