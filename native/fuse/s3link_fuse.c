@@ -33,6 +33,7 @@
  *   notify(state: string): boolean                  (false when NOTIFY_SOCKET is unset)
  *   directWrites(handle, fh: number, fd: number): boolean   (fd -1 stops them; false: no such fh)
  *   directReads(handle, fh: number, fd: number, size: number): boolean  (size -1: fill; fd -1: off)
+ *   forgetDirs(handle, inos: number[] | null): void   (see "Directory attributes")
  */
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
@@ -144,6 +145,9 @@ typedef struct mount_s {
   unsigned dev_major, dev_minor;
   pthread_mutex_t open_lock;
   struct open_file *open_files; /* fh -> current path of every open file (see "unlinked") */
+  pthread_mutex_t dir_lock;
+  struct dir_slot *dirs;        /* DIR_SLOTS cached directory attributes (see "Directory attributes") */
+  uint64_t dir_gen;             /* bumped by every forget */
   struct mount_s *next;
 } mount_t;
 
@@ -1032,6 +1036,91 @@ static const char *visible(const char *path) {
 static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi);
 static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi);
 
+/*
+ * Directory attributes.
+ *
+ * libfuse 2's high-level API makes us mount with attr_timeout=0 (src/daemon/daemon.ts: a hard link's
+ * cached attributes would miss changes made through its other names), so the kernel sends GETATTR
+ * for every directory of every path it resolves, for each permission check: 4 of the 10 requests a
+ * create-write-close of /d/e/f made were its directories. Directories cannot be hard-linked, so
+ * their attributes are kept here for DIR_TTL_NS, and such a GETATTR is answered on the libfuse
+ * thread without a trip to JS. Forgetting:
+ *  - JS calls forgetDirs(inos) after every commit that changed or deleted directory inodes,
+ *    whatever changed them (kernel requests, imports, settling), before the request is answered;
+ *  - a rename forgets everything (the paths under a renamed directory are no longer theirs);
+ *  - every forget bumps dir_gen, and an answer is cached only if dir_gen did not move while JS
+ *    computed it, so an answer from before a change never enters the cache after it.
+ * What JS forgets to forget is at most DIR_TTL_NS old, as with libfuse's default attr_timeout of 1 s.
+ */
+#define DIR_SLOTS 4096 /* direct-mapped: a collision replaces */
+#define DIR_TTL_NS 1000000000LL
+
+struct dir_slot {
+  char *path;          /* NULL: empty */
+  struct stat st;
+  int64_t expires_ns;  /* CLOCK_MONOTONIC */
+};
+
+static int64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static struct dir_slot *dir_slot_of(mount_t *m, const char *path) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) h = (h ^ *p) * 16777619u;
+  return &m->dirs[h & (DIR_SLOTS - 1)];
+}
+
+static bool dir_cached(mount_t *m, const char *path, struct stat *st) {
+  if (!m->dirs) return false;
+  pthread_mutex_lock(&m->dir_lock);
+  struct dir_slot *d = dir_slot_of(m, path);
+  bool hit = d->path && strcmp(d->path, path) == 0 && monotonic_ns() < d->expires_ns;
+  if (hit) *st = d->st;
+  pthread_mutex_unlock(&m->dir_lock);
+  return hit;
+}
+
+static uint64_t dir_generation(mount_t *m) {
+  pthread_mutex_lock(&m->dir_lock);
+  uint64_t gen = m->dir_gen;
+  pthread_mutex_unlock(&m->dir_lock);
+  return gen;
+}
+
+static void dir_keep(mount_t *m, const char *path, const struct stat *st, uint64_t gen) {
+  if (!m->dirs || !S_ISDIR(st->st_mode)) return;
+  pthread_mutex_lock(&m->dir_lock);
+  if (gen == m->dir_gen) {
+    struct dir_slot *d = dir_slot_of(m, path);
+    char *copy = strdup(path);
+    if (copy) {
+      free(d->path);
+      d->path = copy;
+      d->st = *st;
+      d->expires_ns = monotonic_ns() + DIR_TTL_NS;
+    }
+  }
+  pthread_mutex_unlock(&m->dir_lock);
+}
+
+/* Forgets the directories with these inode numbers, or every one (inos NULL). */
+static void dir_forget(mount_t *m, const uint64_t *inos, size_t n) {
+  if (!m->dirs) return;
+  pthread_mutex_lock(&m->dir_lock);
+  m->dir_gen++;
+  for (size_t i = 0; i < DIR_SLOTS; i++) {
+    struct dir_slot *d = &m->dirs[i];
+    if (!d->path) continue;
+    bool gone = inos == NULL;
+    for (size_t k = 0; !gone && k < n; k++) gone = (uint64_t)d->st.st_ino == inos[k];
+    if (gone) { free(d->path); d->path = NULL; }
+  }
+  pthread_mutex_unlock(&m->dir_lock);
+}
+
 static int s_getattr(const char *path, struct stat *st) {
   if (!path) return -ENOENT;
   if (is_hidden(path)) {
@@ -1040,8 +1129,13 @@ static int s_getattr(const char *path, struct stat *st) {
     if (!open_find(path, &fi.fh)) return -ENOENT;
     return s_fgetattr(NULL, st, &fi);
   }
+  mount_t *m = current_mount();
+  if (m && dir_cached(m, path, st)) return 0;
+  uint64_t gen = m ? dir_generation(m) : 0;
   REQ(OP_GETATTR); r.path = path; r.st = st;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0 && m) dir_keep(m, path, st, gen);
+  return res;
 }
 
 static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
@@ -1107,8 +1201,11 @@ static int s_rename(const char *from, const char *to) {
     if (res == 0) open_renamed(from, to);
     return res;
   }
+  mount_t *m = current_mount();
+  if (m) dir_forget(m, NULL, 0);
   REQ(OP_RENAME); r.path = from; r.path2 = to;
   int res = dispatch(&r);
+  if (m) dir_forget(m, NULL, 0); /* what was cached while it ran, under either name */
   if (res == 0) open_renamed(from, to);
   return res;
 }
@@ -1382,6 +1479,9 @@ static void list_remove(mount_t *m) {
 
 static void free_mount(mount_t *m) {
   open_free_all(m);
+  if (m->dirs) for (size_t i = 0; i < DIR_SLOTS; i++) free(m->dirs[i].path);
+  free(m->dirs);
+  pthread_mutex_destroy(&m->dir_lock);
   pthread_mutex_destroy(&m->open_lock);
   free(m->mountpoint);
   free(m);
@@ -1447,6 +1547,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   m->mountpoint = real;
   m->env = env;
   pthread_mutex_init(&m->open_lock, NULL);
+  pthread_mutex_init(&m->dir_lock, NULL);
+  m->dirs = calloc(DIR_SLOTS, sizeof *m->dirs); /* none: no cache, every GETATTR goes to JS */
 
   struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
   if (fuse_opt_add_arg(&args, "s3link") != 0 ||
@@ -1685,6 +1787,39 @@ static napi_value direct_io(napi_env env, napi_callback_info info, bool reads) {
   return make_bool(env, o != NULL);
 }
 
+/* forgetDirs(handle, inos | null): these directories' cached attributes are stale (null: all). */
+static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
+  const char *usage = "forgetDirs(handle, inos): a mount handle and an array of inode numbers, or null";
+  size_t argc = 2;
+  napi_value argv[2];
+  bool ok = false, isarr = false;
+  void *p = NULL;
+  napi_valuetype ty;
+  uint32_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p || napi_typeof(env, argv[1], &ty) != napi_ok ||
+      (ty != napi_null && (napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr ||
+                           napi_get_array_length(env, argv[1], &n) != napi_ok))) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", usage);
+  }
+  mount_t *m = p;
+  if (ty == napi_null || n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all at once */
+  uint64_t inos[64];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    int64_t ino;
+    if (napi_get_element(env, argv[1], i, &item) != napi_ok || !value_to_int64(env, item, 0, INT64_MAX, &ino)) {
+      clear_exception(env);
+      return throw_error(env, "EINVAL", usage);
+    }
+    inos[i] = (uint64_t)ino;
+  }
+  dir_forget(m, inos, n);
+  return make_undefined(env);
+}
+
 static napi_value js_direct_writes(napi_env env, napi_callback_info info) { return direct_io(env, info, false); }
 static napi_value js_direct_reads(napi_env env, napi_callback_info info) { return direct_io(env, info, true); }
 
@@ -1743,6 +1878,7 @@ NAPI_MODULE_INIT() {
     { "notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directWrites", NULL, js_direct_writes, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directReads", NULL, js_direct_reads, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "forgetDirs", NULL, js_forget_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

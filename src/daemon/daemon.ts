@@ -91,6 +91,10 @@ export class Daemon {
     })
     const mount = this.mount
     this.filesystem.attachDirectIo(mount)
+    // The binding's copies of directory attributes follow every commit; what it kept while the
+    // mount was being set up, before this hook, is dropped.
+    this.filesystem.ns.onDirsChanged((inos) => { mount.forgetDirs(inos) })
+    mount.forgetDirs(null)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)

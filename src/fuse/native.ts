@@ -29,6 +29,11 @@ export interface FuseMount {
    * a byte count in place of the buffer: it answers how many bytes to read from `fd`. fd -1: off.
    */
   directReads(fh: number, fd: number, size: number): boolean
+  /**
+   * The binding answers GETATTR of a directory from its own copy for up to a second; these
+   * directories (by inode number; null: all) changed, so their copies are dropped now.
+   */
+  forgetDirs(inos: number[] | null): void
 }
 
 type Dispatch = (op: string, req: object, ...args: unknown[]) => void
@@ -41,6 +46,7 @@ interface Addon {
   notify(state: string): boolean
   directWrites(handle: object, fh: number, fd: number): boolean
   directReads(handle: object, fh: number, fd: number, size: number): boolean
+  forgetDirs(handle: object, inos: number[] | null): void
 }
 
 export const ADDON_PATH = path.join(__dirname, '../../native/build/s3link_fuse.node')
@@ -238,7 +244,8 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
       return unmounting
     },
     directWrites: (fh, fd) => a.directWrites(handle, fh, fd),
-    directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size)
+    directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size),
+    forgetDirs: (inos) => { a.forgetDirs(handle, inos) }
   }
 }
 

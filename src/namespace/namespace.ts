@@ -34,7 +34,7 @@ import { Mutex } from '../util/mutex'
 import { Lru } from '../util/lru'
 import { fsError } from '../util/errors'
 import {
-  type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, localBytes, S_IFMT, S_IFDIR, ROOT_INO
+  type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, localBytes, isDir, S_IFMT, S_IFDIR, ROOT_INO
 } from './inode'
 import { nowNs } from './clock'
 
@@ -68,6 +68,7 @@ export class Namespace {
   private scanAfter?: string
   /** mutateGrouped() calls waiting for their shared transaction. */
   private group?: Grouped[]
+  private dirsChanged?: (inos: number[]) => void
 
   private constructor (readonly store: Store, opts: NamespaceOptions) {
     this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
@@ -163,6 +164,15 @@ export class Namespace {
   // ---- changes ----
 
   /**
+   * After each commit that wrote or deleted directory inodes (deleted inodes are all reported: their
+   * records no longer say what they were), before the change's caller goes on: copies of their
+   * attributes kept elsewhere (the FUSE binding's) are stale.
+   */
+  onDirsChanged (listener: (inos: number[]) => void): void {
+    this.dirsChanged = listener
+  }
+
+  /**
    * Runs fn alone and commits what it wrote as one atomic batch. `cold`: what the batch writes
    * enters the caches only where already cached (an import of many entries no one has looked at
    * must not push out the working set, nor hold them all in memory).
@@ -242,6 +252,7 @@ export class Namespace {
       }
       for (const ino of tx.deletedInodes.keys()) this.inodes.delete(ino)
       for (const key of tx.dirents.keys()) this.dirents.delete(key)
+      this.reportDirs(tx) // what was answered from the changed objects meanwhile
       throw err
     }
     this.savedLocal += delta
@@ -258,6 +269,14 @@ export class Namespace {
       if (dirent === null) this.dirents.delete(key)
       else if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
     }
+    this.reportDirs(tx)
+  }
+
+  private reportDirs (tx: Transaction): void {
+    if (this.dirsChanged === undefined) return
+    const dirs = [...tx.deletedInodes.keys()]
+    for (const inode of tx.inodes.values()) if (isDir(inode)) dirs.push(inode.ino)
+    if (dirs.length > 0) this.dirsChanged(dirs)
   }
 
   allocateIno (): number {

@@ -285,6 +285,35 @@ t.test('native FUSE binding', async (t) => {
     t.equal(r.stdout, 'new\nold', 'the new file under the name, the old content through the open fd')
   })
 
+  t.test("a directory's attributes: answered by the binding for a second, until JS says they changed", async (t) => {
+    const mode = async (): Promise<string> => (await sh('stat -c %a "$1"', fsys.mnt)).stdout.trim()
+    const setRoot = async (name: string, value: string): Promise<void> => {
+      const r = await run('setfattr', ['-n', `user.memfs.${name}`, '-v', value, fsys.mnt])
+      t.equal(r.code, 0, r.stderr)
+    }
+    const before = (await fsys.stats()).rootGetattrs
+    for (let i = 0; i < 20; i++) t.equal(await mode(), '777')
+    t.ok((await fsys.stats()).rootGetattrs - before <= 2, '20 stats of the root: JS was asked at most twice')
+
+    await setRoot('mode', '750') // a change the binding does not hear of
+    t.equal(await mode(), '777', 'within the second, the copy answers')
+    await setRoot('forget', 'root')
+    t.equal(await mode(), '750', 'forgetDirs([ino]): the next stat sees the change')
+
+    await setRoot('mode', '755')
+    await setRoot('forget', 'all')
+    t.equal(await mode(), '755', 'forgetDirs(null): the same')
+
+    await setRoot('mode', '775')
+    t.equal((await sh(': > "$1" && mv "$1" "$2"', p('renamed-a'), p('renamed-b'))).code, 0)
+    t.equal(await mode(), '775', 'a rename forgets every directory')
+
+    await setRoot('mode', '777')
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    t.equal(await mode(), '777', 'after a second, JS is asked again anyway')
+    t.equal((await sh('rm -f "$1"', p('renamed-b'))).code, 0)
+  })
+
   t.test('bad handlers never hang or crash the daemon', async (t) => {
     const statErr = async (name: string): Promise<string> => (await run('stat', [p(name)])).stderr
     t.match(await statErr('throw'), /Input\/output error/, 'a throwing handler gives EIO')
