@@ -1073,21 +1073,16 @@ static struct dir_slot *dir_slot_of(mount_t *m, const char *path) {
   return &m->dirs[h & (DIR_SLOTS - 1)];
 }
 
-static bool dir_cached(mount_t *m, const char *path, struct stat *st) {
+/* A hit fills st; a miss says which generation an answer from JS must still be in to be kept. */
+static bool dir_cached(mount_t *m, const char *path, struct stat *st, uint64_t *gen) {
   if (!m->dirs) return false;
   pthread_mutex_lock(&m->dir_lock);
   struct dir_slot *d = dir_slot_of(m, path);
   bool hit = d->path && strcmp(d->path, path) == 0 && monotonic_ns() < d->expires_ns;
   if (hit) *st = d->st;
+  *gen = m->dir_gen;
   pthread_mutex_unlock(&m->dir_lock);
   return hit;
-}
-
-static uint64_t dir_generation(mount_t *m) {
-  pthread_mutex_lock(&m->dir_lock);
-  uint64_t gen = m->dir_gen;
-  pthread_mutex_unlock(&m->dir_lock);
-  return gen;
 }
 
 static void dir_keep(mount_t *m, const char *path, const struct stat *st, uint64_t gen) {
@@ -1130,8 +1125,8 @@ static int s_getattr(const char *path, struct stat *st) {
     return s_fgetattr(NULL, st, &fi);
   }
   mount_t *m = current_mount();
-  if (m && dir_cached(m, path, st)) return 0;
-  uint64_t gen = m ? dir_generation(m) : 0;
+  uint64_t gen = 0;
+  if (m && dir_cached(m, path, st, &gen)) return 0;
   REQ(OP_GETATTR); r.path = path; r.st = st;
   int res = dispatch(&r);
   if (res == 0 && m) dir_keep(m, path, st, gen);
@@ -1201,11 +1196,12 @@ static int s_rename(const char *from, const char *to) {
     if (res == 0) open_renamed(from, to);
     return res;
   }
-  mount_t *m = current_mount();
-  if (m) dir_forget(m, NULL, 0);
   REQ(OP_RENAME); r.path = from; r.path2 = to;
   int res = dispatch(&r);
-  if (m) dir_forget(m, NULL, 0); /* what was cached while it ran, under either name */
+  /* Before the kernel hears of it: the commit named the directories it wrote, not the paths below
+   * a renamed one, which are no longer theirs. */
+  mount_t *m = current_mount();
+  if (m) dir_forget(m, NULL, 0);
   if (res == 0) open_renamed(from, to);
   return res;
 }

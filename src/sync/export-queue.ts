@@ -106,8 +106,13 @@ export class ExportQueue {
 
   /** A change of `path` is waiting to be exported: import must not overwrite or delete it meanwhile. */
   async isPending (path: string): Promise<boolean> {
-    if (this.complete()) return this.newest.has(path)
-    return await this.store.get(exportPathKey(path)) !== undefined
+    return await this.newestSeq(path) !== undefined
+  }
+
+  /** The sequence number of the path's newest entry, if it has one. */
+  private async newestSeq (path: string): Promise<number | undefined> {
+    if (this.complete()) return this.newest.get(path)?.seq
+    return await this.store.get<number>(exportPathKey(path))
   }
 
   /** Every stored entry is in the window (and `newest`): no need to ask LevelDB about a path. */
@@ -184,7 +189,7 @@ export class ExportQueue {
 
   private async waitingEntry (path: string): Promise<ExportEntry | undefined> {
     if (this.complete()) return this.newest.get(path)
-    const seq = await this.store.get<number>(exportPathKey(path))
+    const seq = await this.newestSeq(path)
     if (seq === undefined) return undefined
     return await this.store.get<ExportEntry>(exportQueueKey(seq))
   }
@@ -274,7 +279,7 @@ export class ExportQueue {
   private async finish (e: ExportEntry): Promise<void> {
     await this.ns.mutateGrouped(async (tx) => {
       tx.extra.push({ type: 'del', key: exportQueueKey(e.seq) })
-      if (await this.store.get<number>(exportPathKey(e.path)) === e.seq) tx.extra.push({ type: 'del', key: exportPathKey(e.path) })
+      if (await this.newestSeq(e.path) === e.seq) tx.extra.push({ type: 'del', key: exportPathKey(e.path) })
       // Under the lock, as add() reads it: a change queued right after this one sees it gone.
       tx.afterCommit(() => {
         const i = this.window.indexOf(e)

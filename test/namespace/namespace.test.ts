@@ -1,18 +1,24 @@
-// Namespace.mutateGrouped: changes that arrive while the lock is busy share one transaction and one
-// LevelDB batch; each caller still gets its own result or error, and nothing written is lost.
-import t from 'tap'
+// The namespace's commits: grouped changes share one transaction and one LevelDB batch, each caller
+// keeping its own result or error; every commit reports the directories it changed or deleted, so
+// that copies of their attributes (the FUSE binding's) are dropped.
+import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Store } from '../../src/store/db'
 import { Namespace } from '../../src/namespace/namespace'
+import { S_IFDIR, S_IFREG, ROOT_INO } from '../../src/namespace/inode'
 
-t.test('grouped changes share one batch and keep their own outcomes', async (t) => {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-grouped-'))
+async function openNamespace (t: Test): Promise<{ store: Store, ns: Namespace }> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-ns-'))
   t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
   const store = await Store.open(path.join(dir, 'db'))
   t.teardown(async () => { await store.close() })
-  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  return { store, ns: await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 }) }
+}
+
+t.test('grouped changes share one batch and keep their own outcomes', async (t) => {
+  const { store, ns } = await openNamespace(t)
   const batches: number[] = []
   const batch = store.batch.bind(store)
   store.batch = async (ops, opts) => { batches.push(ops.length); await batch(ops, opts) }
@@ -43,4 +49,30 @@ t.test('grouped changes share one batch and keep their own outcomes', async (t) 
   t.equal(await ns.mutateGrouped(async (tx) => { tx.extra.push({ type: 'put', key: 'test:d', value: 'd' }); return 'D' }), 'D')
   t.same(batches, [1, 2, 1], 'alone, it commits by itself')
   t.equal(await store.get('test:d'), 'd')
+})
+
+t.test('commits report the directories they changed or deleted', async (t) => {
+  const { ns } = await openNamespace(t)
+  const reported: number[][] = []
+  ns.onDirsChanged((inos) => reported.push(inos))
+
+  const sub = await ns.mutate(async (tx) => {
+    const d = tx.newInode({ mode: S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, size: 0, rdev: 0 })
+    tx.link(ROOT_INO, 'd', d)
+    const root = await ns.get(ROOT_INO)
+    root.nlink++
+    tx.putInode(root)
+    return d
+  })
+  t.same(reported.splice(0).map((r) => r.sort()), [[ROOT_INO, sub.ino].sort()], 'mkdir: the new directory and its parent')
+
+  const file = await ns.mutate(async (tx) => {
+    const f = tx.newInode({ mode: S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, size: 0, rdev: 0 })
+    tx.link(sub.ino, 'f', f)
+    return f
+  })
+  t.same(reported.splice(0), [], 'a file alone: nothing')
+
+  await ns.mutate(async (tx) => { tx.unlink(sub.ino, 'f'); tx.deleteInode(file) })
+  t.same(reported.splice(0), [[file.ino]], 'a deleted inode is reported, whatever it was')
 })
