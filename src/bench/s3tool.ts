@@ -14,7 +14,9 @@
  *   listhead  the same listing plus a HEAD per object, 32 in flight with one page of lookahead, as
  *             the batch import does minus the namespace: where an import's time goes
  *   get       GetObject of one key, streamed to nowhere: the raw GET throughput (the cold read's
- *             reference); with md5, the body's MD5 too (checks what export wrote)
+ *             reference); with md5, the body's MD5 too (checks what export wrote); with toFile,
+ *             written into that new local file instead (closed, then removed): what any lazy load
+ *             that keeps the content locally must at least do
  *
  * Every result carries `cpuSeconds`, this process's user + system CPU time.
  *
@@ -25,6 +27,7 @@ import http from 'node:http'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
+import { once } from 'node:events'
 import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { mapLimit } from '../util/pool'
@@ -39,7 +42,7 @@ export type S3ToolOp =
   | Common & { op: 'putbig', key: string, mib: number, copies: string[] }
   | Common & { op: 'list', prefix: string, delimiter?: string }
   | Common & { op: 'listhead', prefix: string }
-  | Common & { op: 'get', key: string, md5?: boolean }
+  | Common & { op: 'get', key: string, md5?: boolean, toFile?: string }
 
 /** An operation without the server's address (the caller adds it). */
 export type S3ToolRequest = { [K in S3ToolOp['op']]: Omit<Extract<S3ToolOp, { op: K }>, 'endpoint' | 'bucket'> }[S3ToolOp['op']]
@@ -162,11 +165,18 @@ async function get (c: S3Client, o: Extract<S3ToolOp, { op: 'get' }>): Promise<o
   const firstByte = seconds(start)
   const hash = o.md5 === true ? crypto.createHash('md5') : undefined
   let bytes = 0
-  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
-    bytes += chunk.byteLength
-    hash?.update(chunk)
+  const file = o.toFile === undefined ? undefined : fs.createWriteStream(o.toFile, { flags: 'wx' })
+  try {
+    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+      bytes += chunk.byteLength
+      hash?.update(chunk)
+      if (file !== undefined && !file.write(chunk)) await once(file, 'drain')
+    }
+    if (file !== undefined) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => err == null ? resolve() : reject(err)))
+    return { bytes, seconds: seconds(start), firstByte, md5: hash?.digest('hex') }
+  } finally {
+    if (o.toFile !== undefined) await fs.promises.rm(o.toFile, { force: true })
   }
-  return { bytes, seconds: seconds(start), firstByte, md5: hash?.digest('hex') }
 }
 
 async function main (op: S3ToolOp): Promise<object> {
