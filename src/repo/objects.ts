@@ -82,6 +82,9 @@ export async function getObjectText (client: S3Client, bucket: string, key: stri
 export function s3ErrorCode (err: unknown): string {
   const e = err as { name?: string, $metadata?: { httpStatusCode?: number } }
   const status = e.$metadata?.httpStatusCode
+  // Also a 404, but no object is lost: the association is misconfigured (a HEAD's 404 has no body
+  // to say which; only requests with one tell the two apart).
+  if (e.name === 'NoSuchBucket') return 'S3BucketNotFound'
   if (status === 404 || e.name === 'NoSuchKey' || e.name === 'NotFound') return 'S3ObjectNotFound'
   if (status === 403 || e.name === 'AccessDenied') return 'S3AccessDenied'
   return 'S3Error'

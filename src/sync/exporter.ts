@@ -23,7 +23,7 @@ import { type Inode, type RemoteRef, isDir, isReg, isSymlink, permissionsOf } fr
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_RELEASED, isReleased } from '../namespace/hsm'
 import { pathToKey } from '../repo/key-mapping'
 import { encodePosixMetadata } from '../repo/posix-metadata'
-import { describeS3Error } from '../repo/objects'
+import { describeS3Error, s3ErrorCode } from '../repo/objects'
 import type { S3Clients } from '../repo/s3-clients'
 import type { Target, Transfers } from '../repo/transfers'
 import { MAX_OBJECT_SIZE } from '../repo/uploads'
@@ -154,10 +154,9 @@ export class Exporter {
    * entries wait for the health check to find it usable); anything else is retried with backoff.
    */
   private async failed (dra: DraRecord, entry: ExportEntry, err: unknown): Promise<ExportOutcome> {
-    const e = err as { name?: string, $metadata?: { httpStatusCode?: number } }
-    const status = e.$metadata?.httpStatusCode
-    const final = status === 403 || e.name === 'AccessDenied' || e.name === 'NoSuchBucket'
-    const code = final ? (e.name === 'NoSuchBucket' ? 'S3BucketNotFound' : 'S3AccessDenied') : 'S3Error'
+    const known = s3ErrorCode(err)
+    const final = known === 'S3AccessDenied' || known === 'S3BucketNotFound'
+    const code = final ? known : 'S3Error'
     this.o.metrics?.exportFailures.inc({ code })
     this.o.log.warn('export failed', { event: code, path: entry.path, error: describeS3Error(err), retry: final ? 'when the association is usable again' : 'with backoff' })
     if (!final) return 'retry'

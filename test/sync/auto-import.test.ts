@@ -3,7 +3,7 @@
 // are read lazily through the mount with normal tools.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
-import { PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand, DeleteObjectCommand, DeleteBucketCommand, CreateBucketCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
 import { until } from '../fixtures/until'
@@ -28,7 +28,7 @@ async function setup (t: Tap.Test, events: string) {
     await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: metadata }))
   }
   const del = async (key: string): Promise<void> => { await c.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })) }
-  return { tfs, put, del }
+  return { tfs, put, del, c }
 }
 
 const exists = async (tfs: TestFs, p: string): Promise<boolean> => (await tfs.sh(`test -e '${p}'`)).code === 0
@@ -100,4 +100,22 @@ t.test('a released file whose object changed unseen (no CHANGED policy): EIO, an
     t.match((await tfs.sh(`getfattr --only-values -n user.s3link.hsm_state linked/${name}`)).stdout, /released exists archived lost_from_hsm/, 'the HSM state says it is lost')
   }
   t.match(tfs.readLog(), /"event":"S3ObjectNotFound"/, 'and the log says why')
+})
+
+t.test('a released file whose bucket is gone: EIO, but not lost; it reads again once the bucket is back', async (t) => {
+  const { tfs, put, del, c } = await setup(t, 'NEW')
+  await put('p/b.txt', 'in a bucket\n')
+  await until('imported', async () => await exists(tfs, 'linked/b.txt'))
+  await del('p/b.txt')
+  await c.send(new DeleteBucketCommand({ Bucket: BUCKET }))
+  const read = await tfs.sh('cat linked/b.txt')
+  t.not(read.code, 0, 'reading fails')
+  t.match(read.stderr, /Input\/output error/, 'with EIO')
+  t.match(tfs.readLog(), /"event":"S3BucketNotFound"/, 'the log names the missing bucket')
+  const state = (await tfs.sh('getfattr --only-values -n user.s3link.hsm_state linked/b.txt')).stdout
+  t.match(state, /released exists archived/, 'still released')
+  t.notMatch(state, /lost_from_hsm/, 'and not marked lost: the object may well be there once the bucket is')
+  await c.send(new CreateBucketCommand({ Bucket: BUCKET }))
+  await put('p/b.txt', 'in a bucket\n')
+  t.equal((await tfs.sh('cat linked/b.txt')).stdout, 'in a bucket\n', 'the same object in the bucket made again reads')
 })
