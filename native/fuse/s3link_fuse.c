@@ -117,6 +117,8 @@ typedef struct {
   gid_t caller_gid;
   pid_t caller_pid;
   bool fill;          /* read: JS got no buffer; the binding reads `result` bytes from the fd */
+  bool has_after;     /* a change answered with the entry's attributes afterwards ("Attributes after a change") */
+  struct stat after;
   int result;
   sem_t sem;
 } req_t;
@@ -432,6 +434,49 @@ bad:
   return -EIO;
 }
 
+/*
+ * Attributes after a change. libfuse 2's high-level API follows every change of an entry (mknod,
+ * mkdir, symlink, link, create, and each step of a SETATTR: chmod, chown, truncate, utimens) with a
+ * GETATTR (or FGETATTR) of the same path on the same thread, for the kernel's reply: a second trip
+ * to JS per change (rsync makes a dozen per file). JS may answer a change with the entry's
+ * attributes afterwards; they are kept for that GETATTR only. dispatch() drops them first thing, so
+ * they never outlive the request that made them (a SETATTR whose later step fails never asks).
+ */
+static __thread char after_path[PATH_MAX];
+static __thread bool after_valid;
+static __thread struct stat after_st;
+
+/* JS thread: a change's optional answer. Anything but valid attributes keeps nothing (the change itself succeeded). */
+static void keep_after(napi_env env, napi_value value, req_t *r) {
+  r->has_after = is_object(env, value) && js_to_stat(env, value, &r->after) == 0;
+  clear_exception(env);
+}
+
+/* libfuse thread, after a change at path succeeded. */
+static void after_set(const char *path, const req_t *r) {
+  after_valid = r->has_after && path && strlen(path) < sizeof after_path;
+  if (after_valid) { strcpy(after_path, path); after_st = r->after; }
+}
+
+/* libfuse thread: the attributes the change just before kept for path, once. */
+static bool after_take(const char *path, struct stat *st) {
+  bool hit = after_valid && path && strcmp(after_path, path) == 0;
+  if (hit) *st = after_st;
+  after_valid = false;
+  return hit;
+}
+
+/* open, opendir, create: the handle JS answered with (none: 0). */
+static int set_fh(napi_env env, napi_value value, req_t *r) {
+  napi_valuetype ty;
+  int64_t n;
+  if (napi_typeof(env, value, &ty) != napi_ok) return -EIO;
+  if (ty == napi_undefined) { r->fi->fh = 0; return 0; }
+  if (!value_to_int64(env, value, 0, INT64_MAX, &n)) return -EIO;
+  r->fi->fh = (uint64_t)n;
+  return 0;
+}
+
 /* The answer of a successful request: validates `value` and writes it where libfuse wants it. */
 static int apply_value(napi_env env, token_t *t, napi_value value) {
   req_t *r = t->req;
@@ -451,16 +496,23 @@ static int apply_value(napi_env env, token_t *t, napi_value value) {
     free(owned);
     return 0;
   }
-  case OP_OPEN:
   case OP_CREATE:
-  case OP_OPENDIR: {
-    napi_valuetype ty;
-    if (napi_typeof(env, value, &ty) != napi_ok) return -EIO;
-    if (ty == napi_undefined) { r->fi->fh = 0; return 0; }
-    if (!value_to_int64(env, value, 0, INT64_MAX, &n)) return -EIO;
-    r->fi->fh = (uint64_t)n;
+    if (is_object(env, value)) { /* { fh, attr } */
+      napi_value fh, attr;
+      if (!get_prop(env, value, "fh", &fh) || !value_to_int64(env, fh, 0, INT64_MAX, &n)) { clear_exception(env); return -EIO; }
+      r->fi->fh = (uint64_t)n;
+      if (get_prop(env, value, "attr", &attr)) keep_after(env, attr, r);
+      clear_exception(env);
+      return 0;
+    }
+    return set_fh(env, value, r); /* a bare handle */
+  case OP_OPEN:
+  case OP_OPENDIR:
+    return set_fh(env, value, r);
+  case OP_MKNOD: case OP_MKDIR: case OP_SYMLINK: case OP_LINK: case OP_CHMOD: case OP_CHOWN:
+  case OP_TRUNCATE: case OP_FTRUNCATE: case OP_UTIMENS:
+    keep_after(env, value, r);
     return 0;
-  }
   case OP_READ: {
     napi_value buf;
     void *data = NULL;
@@ -772,6 +824,7 @@ static mount_t *current_mount(void) {
 }
 
 static int dispatch(req_t *r) {
+  after_valid = false;
   struct fuse_context *ctx = fuse_get_context();
   mount_t *m = current_mount();
   if (!m || !ctx) return -EIO;
@@ -1047,7 +1100,7 @@ static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi);
  * thread without a trip to JS. Forgetting:
  *  - JS calls forgetDirs(inos) after every commit that changed or deleted directory inodes,
  *    whatever changed them (kernel requests, imports, settling), before the request is answered;
- *  - a rename forgets everything (the paths under a renamed directory are no longer theirs);
+ *  - a rename forgets the paths at and below its source and its target (no longer theirs);
  *  - every forget bumps dir_gen, and an answer is cached only if dir_gen did not move while JS
  *    computed it, so an answer from before a change never enters the cache after it.
  * What JS forgets to forget is at most DIR_TTL_NS old, as with libfuse's default attr_timeout of 1 s.
@@ -1116,6 +1169,22 @@ static void dir_forget(mount_t *m, const uint64_t *inos, size_t n) {
   pthread_mutex_unlock(&m->dir_lock);
 }
 
+/* Forgets the copies of path and of every path below it (the paths a rename moves or replaces). */
+static void dir_forget_under(mount_t *m, const char *path) {
+  if (!m->dirs) return;
+  size_t len = strlen(path);
+  pthread_mutex_lock(&m->dir_lock);
+  m->dir_gen++;
+  for (size_t i = 0; i < DIR_SLOTS; i++) {
+    struct dir_slot *d = &m->dirs[i];
+    if (d->path && strncmp(d->path, path, len) == 0 && (d->path[len] == '\0' || d->path[len] == '/')) {
+      free(d->path);
+      d->path = NULL;
+    }
+  }
+  pthread_mutex_unlock(&m->dir_lock);
+}
+
 static int s_getattr(const char *path, struct stat *st) {
   if (!path) return -ENOENT;
   if (is_hidden(path)) {
@@ -1124,6 +1193,7 @@ static int s_getattr(const char *path, struct stat *st) {
     if (!open_find(path, &fi.fh)) return -ENOENT;
     return s_fgetattr(NULL, st, &fi);
   }
+  if (after_take(path, st)) return 0;
   mount_t *m = current_mount();
   uint64_t gen = 0;
   if (m && dir_cached(m, path, st, &gen)) return 0;
@@ -1134,6 +1204,7 @@ static int s_getattr(const char *path, struct stat *st) {
 }
 
 static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  if (after_take(visible(path), st)) return 0;
   REQ(OP_FGETATTR); r.path = visible(path); r.st = st; r.fi = fi;
   return dispatch(&r);
 }
@@ -1155,14 +1226,18 @@ static int s_mknod(const char *path, mode_t mode, dev_t rdev) {
   if (!path) return -ENOENT;
   if (is_hidden(path)) return -EPERM;
   REQ(OP_MKNOD); r.path = path; r.mode = mode; r.rdev = rdev;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_mkdir(const char *path, mode_t mode) {
   if (!path) return -ENOENT;
   if (is_hidden(path)) return -EPERM;
   REQ(OP_MKDIR); r.path = path; r.mode = mode;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_unlink(const char *path) {
@@ -1183,7 +1258,9 @@ static int s_symlink(const char *target, const char *path) {
   if (!path || !target) return -ENOENT;
   if (is_hidden(path)) return -EPERM;
   REQ(OP_SYMLINK); r.path = path; r.path2 = target;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_rename(const char *from, const char *to) {
@@ -1198,10 +1275,11 @@ static int s_rename(const char *from, const char *to) {
   }
   REQ(OP_RENAME); r.path = from; r.path2 = to;
   int res = dispatch(&r);
-  /* Before the kernel hears of it: the commit named the directories it wrote, not the paths below
-   * a renamed one, which are no longer theirs. */
+  /* Before the kernel hears of it: the commit named the directories it wrote (the parents, the
+   * renamed directory, a replaced one), not the paths at and below `from` and `to`, which are no
+   * longer theirs. Other directories keep their copies (rsync renames every file it writes). */
   mount_t *m = current_mount();
-  if (m) dir_forget(m, NULL, 0);
+  if (m) { dir_forget_under(m, from); dir_forget_under(m, to); }
   if (res == 0) open_renamed(from, to);
   return res;
 }
@@ -1211,7 +1289,9 @@ static int s_link(const char *from, const char *to) {
   if (is_hidden(from)) return -ENOENT;
   if (is_hidden(to)) return -EPERM;
   REQ(OP_LINK); r.path = from; r.path2 = to;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(to, &r);
+  return res;
 }
 
 /*
@@ -1222,13 +1302,17 @@ static int s_link(const char *from, const char *to) {
 static int s_chmod(const char *path, mode_t mode) {
   if (!path || is_hidden(path)) return 0;
   REQ(OP_CHMOD); r.path = path; r.mode = mode;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_chown(const char *path, uid_t uid, gid_t gid) {
   if (!path || is_hidden(path)) return 0;
   REQ(OP_CHOWN); r.path = path; r.uid = uid; r.gid = gid;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_truncate(const char *path, off_t size) {
@@ -1240,18 +1324,24 @@ static int s_truncate(const char *path, off_t size) {
     return s_ftruncate(NULL, size, &fi);
   }
   REQ(OP_TRUNCATE); r.path = path; r.off = size;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi) {
   REQ(OP_FTRUNCATE); r.path = visible(path); r.off = size; r.fi = fi;
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(r.path, &r);
+  return res;
 }
 
 static int s_utimens(const char *path, const struct timespec tv[2]) {
   if (!path || is_hidden(path)) return 0;
   REQ(OP_UTIMENS); r.path = path; r.tv[0] = tv[0]; r.tv[1] = tv[1];
-  return dispatch(&r);
+  int res = dispatch(&r);
+  if (res == 0) after_set(path, &r);
+  return res;
 }
 
 static int s_open(const char *path, struct fuse_file_info *fi) {
@@ -1267,7 +1357,7 @@ static int s_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
   if (is_hidden(path)) return -EPERM;
   REQ(OP_CREATE); r.path = path; r.mode = mode; r.flags = fi->flags; r.fi = fi;
   int res = dispatch(&r);
-  if (res == 0) open_add(fi->fh, path);
+  if (res == 0) { open_add(fi->fh, path); after_set(path, &r); }
   return res;
 }
 

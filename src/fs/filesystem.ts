@@ -415,25 +415,30 @@ export class FileSystem {
     })
   }
 
-  async mkdir (path: string, mode: number, who: Who): Promise<void> {
-    await this.createEntry(path, who, S_IFDIR | (mode & 0o7777))
+  async mkdir (path: string, mode: number, who: Who): Promise<Inode> {
+    return await this.createEntry(path, who, S_IFDIR | (mode & 0o7777))
   }
 
-  async mknod (path: string, mode: number, rdev: number, who: Who): Promise<void> {
+  async mknod (path: string, mode: number, rdev: number, who: Who): Promise<Inode> {
     if ((mode & S_IFMT) === 0) mode |= S_IFREG
     if ((mode & S_IFMT) === S_IFDIR || (mode & S_IFMT) === S_IFLNK) throw fsError('EINVAL', 'mknod cannot make directories or symlinks')
-    await this.createEntry(path, who, mode, { rdev })
+    return await this.createEntry(path, who, mode, { rdev })
   }
 
-  async symlink (target: string, path: string, who: Who): Promise<void> {
-    await this.createEntry(path, who, S_IFLNK | 0o777, { target, size: Buffer.byteLength(target) })
+  async symlink (target: string, path: string, who: Who): Promise<Inode> {
+    return await this.createEntry(path, who, S_IFLNK | 0o777, { target, size: Buffer.byteLength(target) })
   }
 
   async create (path: string, mode: number, who: Who): Promise<number> {
+    return (await this.createFile(path, mode, who)).fh
+  }
+
+  /** create(), with the new file's inode. */
+  async createFile (path: string, mode: number, who: Who): Promise<{ fh: number, inode: Inode }> {
     const inode = await this.createEntry(path, who, S_IFREG | (mode & 0o7777))
     const fh = this.openHandle(inode, path)
     this.markWriter(this.handle(fh))
-    return fh
+    return { fh, inode }
   }
 
   async readlink (path: string): Promise<string> {
@@ -658,15 +663,15 @@ export class FileSystem {
 
   // ---- attributes ----
 
-  async truncate (path: string, size: number): Promise<void> {
-    await this.truncateInode(await this.resolve(path), size, path)
+  async truncate (path: string, size: number): Promise<Inode> {
+    return await this.truncateInode(await this.resolve(path), size, path)
   }
 
-  async ftruncate (fh: number, size: number): Promise<void> {
-    await this.truncateInode(await this.ns.get(this.handle(fh).ino), size)
+  async ftruncate (fh: number, size: number): Promise<Inode> {
+    return await this.truncateInode(await this.ns.get(this.handle(fh).ino), size)
   }
 
-  private async truncateInode (inode: Inode, size: number, path?: string): Promise<void> {
+  private async truncateInode (inode: Inode, size: number, path?: string): Promise<Inode> {
     if (isDir(inode)) throw fsError('EISDIR', 'cannot truncate a directory')
     if (!isReg(inode)) throw fsError('EINVAL', 'can only truncate regular files')
     // Truncating a released file to zero needs none of its content (the common O_TRUNC case).
@@ -685,38 +690,40 @@ export class FileSystem {
         // Through a handle, the close reports it; by path (truncate(1)) nothing else will.
         if (path !== undefined && !this.isBeingWritten(inode.ino)) await this.changedInode(tx, inode, 'content', path)
       })
+      return inode
     } finally {
       if (grow > 0) this.space?.unreserve(grow)
     }
   }
 
-  async chmod (path: string, mode: number): Promise<void> {
-    await this.setattr(path, (inode) => { inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777) }, true)
+  async chmod (path: string, mode: number): Promise<Inode> {
+    return await this.setattr(path, (inode) => { inode.mode = (inode.mode & S_IFMT) | (mode & 0o7777) }, true)
   }
 
-  async chown (path: string, uid: number, gid: number): Promise<void> {
-    await this.setattr(path, (inode) => {
+  async chown (path: string, uid: number, gid: number): Promise<Inode> {
+    return await this.setattr(path, (inode) => {
       if (!UNCHANGED_ID.includes(uid)) inode.uid = uid
       if (!UNCHANGED_ID.includes(gid)) inode.gid = gid
     }, true)
   }
 
-  async utimens (path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
-    await this.setattr(path, (inode, now) => {
+  async utimens (path: string, atime: TimeArg, mtime: TimeArg): Promise<Inode> {
+    return await this.setattr(path, (inode, now) => {
       if (atime !== 'omit') inode.atimeNs = atime === 'now' ? now : atime
       if (mtime !== 'omit') inode.mtimeNs = mtime === 'now' ? now : mtime
     })
   }
 
   /** Changes attributes of the inode at path and sets its ctime, as every attribute change does. */
-  private async setattr (path: string, change: (inode: Inode, now: bigint) => void, exported = false): Promise<void> {
-    await this.ns.mutate(async (tx) => {
+  private async setattr (path: string, change: (inode: Inode, now: bigint) => void, exported = false): Promise<Inode> {
+    return await this.ns.mutate(async (tx) => {
       const inode = await this.resolve(path)
       const now = nowNs()
       change(inode, now)
       inode.ctimeNs = now
       tx.putInode(inode)
       if (exported) await this.changedInode(tx, inode, 'meta', path)
+      return inode
     })
   }
 
@@ -813,8 +820,8 @@ export class FileSystem {
     })
   }
 
-  async link (existing: string, path: string): Promise<void> {
-    await this.ns.mutate(async (tx) => {
+  async link (existing: string, path: string): Promise<Inode> {
+    return await this.ns.mutate(async (tx) => {
       const src = await this.parentOf(existing)
       const inode = await this.child(src.dir, src.name)
       if (isDir(inode)) throw fsError('EPERM', 'hard links to directories are not allowed')
@@ -828,6 +835,7 @@ export class FileSystem {
       tx.putInode(inode)
       touchDir(tx, dir, now)
       await this.changed(tx, { kind: 'meta', path })
+      return inode
     })
   }
 

@@ -13,6 +13,12 @@ import fs from 'node:fs'
 
 const BLOCK = 4096
 
+/**
+ * The attributes a change replies with, for the GETATTR libfuse sends right after it (ops.ts); none
+ * for a listed-only entry, whose GETATTR reads its metadata first.
+ */
+const after = (inode: Inode): Attr | undefined => inode.listedOnly === undefined ? toAttr(inode) : undefined
+
 export function toAttr (inode: Inode): Attr {
   const size = isDir(inode) ? BLOCK : inode.size
   return {
@@ -54,20 +60,20 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger, cache?:
     // default_permissions: the kernel checks access(2) itself; we only confirm the path exists.
     access: (path, _mask, _c, reply) => answer('access', reply, fsOp.resolve(path)),
     readlink: (path, _c, reply) => answer('readlink', reply, fsOp.readlink(path), (t) => t),
-    mknod: (path, mode, rdev, c, reply) => answer('mknod', reply, fsOp.mknod(path, mode, rdev, c)),
-    mkdir: (path, mode, c, reply) => answer('mkdir', reply, fsOp.mkdir(path, mode, c)),
+    mknod: (path, mode, rdev, c, reply) => answer('mknod', reply, fsOp.mknod(path, mode, rdev, c), after),
+    mkdir: (path, mode, c, reply) => answer('mkdir', reply, fsOp.mkdir(path, mode, c), after),
     unlink: (path, _c, reply) => answer('unlink', reply, fsOp.unlink(path)),
     rmdir: (path, _c, reply) => answer('rmdir', reply, fsOp.rmdir(path)),
-    symlink: (target, path, c, reply) => answer('symlink', reply, fsOp.symlink(target, path, c)),
+    symlink: (target, path, c, reply) => answer('symlink', reply, fsOp.symlink(target, path, c), after),
     rename: (from, to, _c, reply) => answer('rename', reply, fsOp.rename(from, to)),
-    link: (existing, path, _c, reply) => answer('link', reply, fsOp.link(existing, path)),
-    chmod: (path, mode, _c, reply) => answer('chmod', reply, fsOp.chmod(path, mode)),
-    chown: (path, uid, gid, _c, reply) => answer('chown', reply, fsOp.chown(path, uid, gid)),
-    truncate: (path, size, _c, reply) => answer('truncate', reply, fsOp.truncate(path, size)),
-    ftruncate: (_p, fh, size, _c, reply) => answer('ftruncate', reply, fsOp.ftruncate(fh, size)),
-    utimens: (path, atime, mtime, _c, reply) => answer('utimens', reply, fsOp.utimens(path, atime, mtime)),
+    link: (existing, path, _c, reply) => answer('link', reply, fsOp.link(existing, path), after),
+    chmod: (path, mode, _c, reply) => answer('chmod', reply, fsOp.chmod(path, mode), after),
+    chown: (path, uid, gid, _c, reply) => answer('chown', reply, fsOp.chown(path, uid, gid), after),
+    truncate: (path, size, _c, reply) => answer('truncate', reply, fsOp.truncate(path, size), after),
+    ftruncate: (_p, fh, size, _c, reply) => answer('ftruncate', reply, fsOp.ftruncate(fh, size), after),
+    utimens: (path, atime, mtime, _c, reply) => answer('utimens', reply, fsOp.utimens(path, atime, mtime), after),
     open: (path, _flags, _c, reply) => answer('open', reply, fsOp.open(path), (fh) => fh),
-    create: (path, mode, _flags, c, reply) => answer('create', reply, fsOp.create(path, mode, c), (fh) => fh),
+    create: (path, mode, _flags, c, reply) => answer('create', reply, fsOp.createFile(path, mode, c), ({ fh, inode }) => ({ fh, attr: after(inode) })),
     read: (_p, fh, buf, offset, _c, reply) =>
       answer('read', reply, typeof buf === 'number' ? fsOp.readInPlace(fh, buf, offset) : fsOp.read(fh, buf, offset), (n) => n),
     write: (_p, fh, buf, offset, _c, reply) => answer('write', reply, fsOp.write(fh, buf, offset), (n) => n),

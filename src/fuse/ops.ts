@@ -55,27 +55,35 @@ export interface DirEntry {
 /** errno is 0 or a negative errno. */
 export type Reply<T = void> = (errno: number, value?: T) => void
 
+/** What create may reply: the handle, and the new file's attributes (see FuseOps). */
+export interface Created { fh: number, attr?: Attr }
+
+/**
+ * Operations that change an entry (mknod, mkdir, symlink, link, chmod, chown, truncate, ftruncate,
+ * utimens, create) may reply with its attributes afterwards: libfuse asks for them next, on the same
+ * thread, and the binding answers that GETATTR with them instead of asking again.
+ */
 export interface FuseOps {
   getattr(path: string, caller: Caller, reply: Reply<Attr>): void
   fgetattr(path: string | null, fh: number, caller: Caller, reply: Reply<Attr>): void
   access(path: string, mask: number, caller: Caller, reply: Reply): void
   readlink(path: string, caller: Caller, reply: Reply<string>): void
-  mknod(path: string, mode: number, rdev: number, caller: Caller, reply: Reply): void
-  mkdir(path: string, mode: number, caller: Caller, reply: Reply): void
+  mknod(path: string, mode: number, rdev: number, caller: Caller, reply: Reply<Attr | undefined>): void
+  mkdir(path: string, mode: number, caller: Caller, reply: Reply<Attr | undefined>): void
   unlink(path: string, caller: Caller, reply: Reply): void
   rmdir(path: string, caller: Caller, reply: Reply): void
-  symlink(target: string, path: string, caller: Caller, reply: Reply): void
+  symlink(target: string, path: string, caller: Caller, reply: Reply<Attr | undefined>): void
   rename(from: string, to: string, caller: Caller, reply: Reply): void
-  link(existing: string, path: string, caller: Caller, reply: Reply): void
-  chmod(path: string, mode: number, caller: Caller, reply: Reply): void
+  link(existing: string, path: string, caller: Caller, reply: Reply<Attr | undefined>): void
+  chmod(path: string, mode: number, caller: Caller, reply: Reply<Attr | undefined>): void
   /** uid or gid is -1 when that one is not to change. */
-  chown(path: string, uid: number, gid: number, caller: Caller, reply: Reply): void
-  truncate(path: string, size: number, caller: Caller, reply: Reply): void
-  ftruncate(path: string | null, fh: number, size: number, caller: Caller, reply: Reply): void
-  utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller, reply: Reply): void
+  chown(path: string, uid: number, gid: number, caller: Caller, reply: Reply<Attr | undefined>): void
+  truncate(path: string, size: number, caller: Caller, reply: Reply<Attr | undefined>): void
+  ftruncate(path: string | null, fh: number, size: number, caller: Caller, reply: Reply<Attr | undefined>): void
+  utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller, reply: Reply<Attr | undefined>): void
   /** Replies with a file handle (a positive integer) that later calls receive as `fh`. */
   open(path: string, flags: number, caller: Caller, reply: Reply<number>): void
-  create(path: string, mode: number, flags: number, caller: Caller, reply: Reply<number>): void
+  create(path: string, mode: number, flags: number, caller: Caller, reply: Reply<number | Created>): void
   /**
    * Fill `buf` (its length is the size asked for) and reply with the byte count; 0 at end of file.
    * On a handle given to `FuseMount.directReads`, `buf` is the size asked for: make the bytes be in

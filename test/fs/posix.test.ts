@@ -69,6 +69,16 @@ t.test('POSIX operations through the mount', async (t) => {
     t.equal(await ok('cat m/empty/f'), '1\n', 'a directory replaces an empty directory')
   })
 
+  t.test('after a directory is renamed, nothing answers for its old paths (the binding keeps directory attributes for a second)', async () => {
+    // One shell, so all of it falls within the second the binding keeps a directory's attributes.
+    const r = await fs.sh('mkdir -p dc/a/b/c dc/x dc/y && ix=$(stat -c %i dc/x) && stat dc/a dc/a/b dc/a/b/c dc/y > /dev/null && ' +
+      'mv dc/a dc/z && mkdir dc/a && mv -T dc/x dc/y && ' +
+      'for p in dc/a/b dc/a/b/c dc/x; do stat $p > /dev/null 2>&1 && echo "$p still answers"; done; ' +
+      'stat -c %i dc/y | grep -qx "$ix" || echo "dc/y is not the renamed dc/x"; stat dc/z/b/c > /dev/null || echo "dc/z/b/c missing"')
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, '', 'old paths are gone, new ones are there')
+  })
+
   t.test('rename over a non-empty directory is ENOTEMPTY; file over dir EISDIR; dir over file ENOTDIR', async () => {
     await ok('mkdir -p r/a r/b && touch r/b/keep r/file')
     const py = (a: string, b: string): string => `python3 -c "import os; os.rename('${a}', '${b}')"`

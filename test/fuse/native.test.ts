@@ -304,14 +304,33 @@ t.test('native FUSE binding', async (t) => {
     await setRoot('forget', 'all')
     t.equal(await mode(), '755', 'forgetDirs(null): the same')
 
+    t.equal(await mode(), '755')
     await setRoot('mode', '775')
     t.equal((await sh(': > "$1" && mv "$1" "$2"', p('renamed-a'), p('renamed-b'))).code, 0)
-    t.equal(await mode(), '775', 'a rename forgets every directory')
+    t.equal(await mode(), '755', "a file's rename leaves other directories' copies alone (the commit names the ones it changed)")
 
     await setRoot('mode', '777')
     await new Promise((resolve) => setTimeout(resolve, 1100))
     t.equal(await mode(), '777', 'after a second, JS is asked again anyway')
     t.equal((await sh('rm -f "$1"', p('renamed-b'))).code, 0)
+  })
+
+  t.test("a change answered with the file's attributes: libfuse's GETATTR right after it is answered with them", async (t) => {
+    t.equal((await sh(': > "$1"', p('after-change'))).code, 0)
+    const chmodAsks = async (mode: string): Promise<number> => {
+      const before = (await fsys.stats()).fileGetattrs
+      const r = await run('chmod', [mode, p('after-change')])
+      t.equal(r.code, 0, r.stderr)
+      return (await fsys.stats()).fileGetattrs - before
+    }
+    const withAttrs = await chmodAsks('640')
+    t.equal((await sh('stat -c %a "$1"', p('after-change'))).stdout.trim(), '640', 'the mode changed')
+    t.equal((await run('setfattr', ['-n', 'user.memfs.chmodattrs', '-v', 'off', fsys.mnt])).code, 0)
+    const without = await chmodAsks('600')
+    t.equal((await sh('stat -c %a "$1"', p('after-change'))).stdout.trim(), '600', 'the mode changed')
+    t.equal(without - withAttrs, 1, `one GETATTR less reaches JS (${withAttrs} with attributes, ${without} without)`)
+    t.equal((await run('setfattr', ['-n', 'user.memfs.chmodattrs', '-v', 'on', fsys.mnt])).code, 0)
+    t.equal((await sh('rm -f "$1"', p('after-change'))).code, 0)
   })
 
   t.test('bad handlers never hang or crash the daemon', async (t) => {
