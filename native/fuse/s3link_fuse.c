@@ -34,6 +34,7 @@
  *   directWrites(handle, fh: number, fd: number): boolean   (fd -1 stops them; false: no such fh)
  *   directReads(handle, fh: number, fd: number, size: number): boolean  (size -1: fill; fd -1: off)
  *   forgetDirs(handle, inos: number[] | null): void   (see "Directory attributes")
+ *   updateDirs(handle, attrs: Attr[]): void           (the same)
  */
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
@@ -1098,8 +1099,10 @@ static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi);
  * create-write-close of /d/e/f made were its directories. Directories cannot be hard-linked, so
  * their attributes are kept here for DIR_TTL_NS, and such a GETATTR is answered on the libfuse
  * thread without a trip to JS. Forgetting:
- *  - JS calls forgetDirs(inos) after every commit that changed or deleted directory inodes,
- *    whatever changed them (kernel requests, imports, settling), before the request is answered;
+ *  - after every commit that changed or deleted directory inodes, whatever changed them (kernel
+ *    requests, imports, settling), before the request is answered, JS calls updateDirs(attrs)
+ *    with the directories as committed (their copies take them: the next GETATTR of a directory
+ *    a create just touched needs no trip) and forgetDirs(inos) with the deleted ones;
  *  - a rename forgets the paths at and below its source and its target (no longer theirs);
  *  - every forget bumps dir_gen, and an answer is cached only if dir_gen did not move while JS
  *    computed it, so an answer from before a change never enters the cache after it.
@@ -1165,6 +1168,22 @@ static void dir_forget(mount_t *m, const uint64_t *inos, size_t n) {
     bool gone = inos == NULL;
     for (size_t k = 0; !gone && k < n; k++) gone = (uint64_t)d->st.st_ino == inos[k];
     if (gone) { free(d->path); d->path = NULL; }
+  }
+  pthread_mutex_unlock(&m->dir_lock);
+}
+
+/* These directories changed and now are so: their copies take the new attributes (by inode). */
+static void dir_update(mount_t *m, const struct stat *sts, size_t n) {
+  if (!m->dirs) return;
+  pthread_mutex_lock(&m->dir_lock);
+  m->dir_gen++;
+  int64_t expires = monotonic_ns() + DIR_TTL_NS;
+  for (size_t i = 0; i < DIR_SLOTS; i++) {
+    struct dir_slot *d = &m->dirs[i];
+    if (!d->path) continue;
+    for (size_t k = 0; k < n; k++) {
+      if (d->st.st_ino == sts[k].st_ino) { d->st = sts[k]; d->expires_ns = expires; break; }
+    }
   }
   pthread_mutex_unlock(&m->dir_lock);
 }
@@ -1906,6 +1925,37 @@ static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* updateDirs(handle, attrs[]): these directories changed and are now so (see "Directory attributes"). */
+static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
+  const char *usage = "updateDirs(handle, attrs): a mount handle and an array of directory attributes";
+  size_t argc = 2;
+  napi_value argv[2];
+  bool ok = false, isarr = false;
+  void *p = NULL;
+  uint32_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p ||
+      napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[1], &n) != napi_ok) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", usage);
+  }
+  mount_t *m = p;
+  if (n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all forgotten instead */
+  struct stat sts[64];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    memset(&sts[i], 0, sizeof sts[i]);
+    if (napi_get_element(env, argv[1], i, &item) != napi_ok || js_to_stat(env, item, &sts[i]) != 0 || !S_ISDIR(sts[i].st_mode)) {
+      clear_exception(env);
+      dir_forget(m, NULL, 0); /* whatever they said, nothing kept may contradict it */
+      return throw_error(env, "EINVAL", usage);
+    }
+  }
+  dir_update(m, sts, n);
+  return make_undefined(env);
+}
+
 static napi_value js_direct_writes(napi_env env, napi_callback_info info) { return direct_io(env, info, false); }
 static napi_value js_direct_reads(napi_env env, napi_callback_info info) { return direct_io(env, info, true); }
 
@@ -1965,6 +2015,7 @@ NAPI_MODULE_INIT() {
     { "directWrites", NULL, js_direct_writes, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directReads", NULL, js_direct_reads, NULL, NULL, NULL, napi_enumerable, NULL },
     { "forgetDirs", NULL, js_forget_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "updateDirs", NULL, js_update_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -19,7 +19,7 @@ import { META_FS } from '../store/keys'
 import { Namespace } from '../namespace/namespace'
 import { ContentStore } from '../content/content'
 import { FileSystem } from '../fs/filesystem'
-import { fuseOps } from '../fuse/adapter'
+import { fuseOps, toAttr } from '../fuse/adapter'
 import { mountFuse, sdNotify, type FuseMount } from '../fuse/native'
 import { type Config, loadConfig } from './config'
 import { createLogger, type Logger } from './logger'
@@ -93,7 +93,10 @@ export class Daemon {
     this.filesystem.attachDirectIo(mount)
     // The binding's copies of directory attributes follow every commit; what it kept while the
     // mount was being set up, before this hook, is dropped.
-    this.filesystem.ns.onDirsChanged((inos) => { mount.forgetDirs(inos) })
+    this.filesystem.ns.onDirsChanged(({ written, gone }) => {
+      if (gone.length > 0) mount.forgetDirs(gone)
+      if (written.length > 0) mount.updateDirs(written.map(toAttr))
+    })
     mount.forgetDirs(null)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))

@@ -11,7 +11,7 @@ import path from 'node:path'
 import fs from 'node:fs'
 import os from 'node:os'
 import { execFile } from 'node:child_process'
-import type { FuseOps, MountOptions } from './ops'
+import type { Attr, FuseOps, MountOptions } from './ops'
 
 export interface FuseMount {
   readonly mountpoint: string
@@ -34,6 +34,8 @@ export interface FuseMount {
    * directories (by inode number; null: all) changed, so their copies are dropped now.
    */
   forgetDirs(inos: number[] | null): void
+  /** These directories changed and are now so (matched by `ino`): the binding's copies take them. */
+  updateDirs(attrs: Attr[]): void
 }
 
 type Dispatch = (op: string, req: object, ...args: unknown[]) => void
@@ -47,6 +49,7 @@ interface Addon {
   directWrites(handle: object, fh: number, fd: number): boolean
   directReads(handle: object, fh: number, fd: number, size: number): boolean
   forgetDirs(handle: object, inos: number[] | null): void
+  updateDirs(handle: object, attrs: Attr[]): void
 }
 
 export const ADDON_PATH = path.join(__dirname, '../../native/build/s3link_fuse.node')
@@ -245,7 +248,8 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
     },
     directWrites: (fh, fd) => a.directWrites(handle, fh, fd),
     directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size),
-    forgetDirs: (inos) => { a.forgetDirs(handle, inos) }
+    forgetDirs: (inos) => { a.forgetDirs(handle, inos) },
+    updateDirs: (attrs) => { a.updateDirs(handle, attrs) }
   }
 }
 

@@ -47,6 +47,9 @@ export interface NamespaceOptions {
   direntCacheSize?: number
 }
 
+/** Directories a commit wrote (as they are now), and inodes it deleted (or failed to write). */
+export interface DirsChange { written: Inode[], gone: number[] }
+
 export class Namespace {
   private readonly lock = new Mutex()
   private readonly inodes: Lru<number, Inode>
@@ -68,7 +71,7 @@ export class Namespace {
   private scanAfter?: string
   /** mutateGrouped() calls waiting for their shared transaction. */
   private group?: Grouped[]
-  private dirsChanged?: (inos: number[]) => void
+  private dirsChanged?: (change: DirsChange) => void
 
   private constructor (readonly store: Store, opts: NamespaceOptions) {
     this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
@@ -166,9 +169,9 @@ export class Namespace {
   /**
    * After each commit that wrote or deleted directory inodes (deleted inodes are all reported: their
    * records no longer say what they were), before the change's caller goes on: copies of their
-   * attributes kept elsewhere (the FUSE binding's) are stale.
+   * attributes kept elsewhere (the FUSE binding's) must take the written ones and drop the rest.
    */
-  onDirsChanged (listener: (inos: number[]) => void): void {
+  onDirsChanged (listener: (change: DirsChange) => void): void {
     this.dirsChanged = listener
   }
 
@@ -252,7 +255,7 @@ export class Namespace {
       }
       for (const ino of tx.deletedInodes.keys()) this.inodes.delete(ino)
       for (const key of tx.dirents.keys()) this.dirents.delete(key)
-      this.reportDirs(tx) // what was answered from the changed objects meanwhile
+      this.reportDirs(tx, false) // what was answered from the changed objects meanwhile
       throw err
     }
     this.savedLocal += delta
@@ -269,14 +272,19 @@ export class Namespace {
       if (dirent === null) this.dirents.delete(key)
       else if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
     }
-    this.reportDirs(tx)
+    this.reportDirs(tx, true)
   }
 
-  private reportDirs (tx: Transaction): void {
+  /** After a failed commit, the directories it would have written are reported gone as well. */
+  private reportDirs (tx: Transaction, committed: boolean): void {
     if (this.dirsChanged === undefined) return
-    const dirs = [...tx.deletedInodes.keys()]
-    for (const inode of tx.inodes.values()) if (isDir(inode)) dirs.push(inode.ino)
-    if (dirs.length > 0) this.dirsChanged(dirs)
+    const change: DirsChange = { written: [], gone: [...tx.deletedInodes.keys()] }
+    for (const inode of tx.inodes.values()) {
+      if (!isDir(inode)) continue
+      if (committed) change.written.push(inode)
+      else change.gone.push(inode.ino)
+    }
+    if (change.written.length > 0 || change.gone.length > 0) this.dirsChanged(change)
   }
 
   allocateIno (): number {

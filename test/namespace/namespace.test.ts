@@ -53,8 +53,8 @@ t.test('grouped changes share one batch and keep their own outcomes', async (t) 
 
 t.test('commits report the directories they changed or deleted', async (t) => {
   const { ns } = await openNamespace(t)
-  const reported: number[][] = []
-  ns.onDirsChanged((inos) => reported.push(inos))
+  const reported: Array<{ written: number[], gone: number[] }> = []
+  ns.onDirsChanged(({ written, gone }) => reported.push({ written: written.map((i) => i.ino).sort(), gone: gone.sort() }))
 
   const sub = await ns.mutate(async (tx) => {
     const d = tx.newInode({ mode: S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, size: 0, rdev: 0 })
@@ -64,7 +64,7 @@ t.test('commits report the directories they changed or deleted', async (t) => {
     tx.putInode(root)
     return d
   })
-  t.same(reported.splice(0).map((r) => r.sort()), [[ROOT_INO, sub.ino].sort()], 'mkdir: the new directory and its parent')
+  t.same(reported.splice(0), [{ written: [ROOT_INO, sub.ino].sort(), gone: [] }], 'mkdir: the new directory and its parent, as written')
 
   const file = await ns.mutate(async (tx) => {
     const f = tx.newInode({ mode: S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, size: 0, rdev: 0 })
@@ -74,5 +74,5 @@ t.test('commits report the directories they changed or deleted', async (t) => {
   t.same(reported.splice(0), [], 'a file alone: nothing')
 
   await ns.mutate(async (tx) => { tx.unlink(sub.ino, 'f'); tx.deleteInode(file) })
-  t.same(reported.splice(0), [[file.ino]], 'a deleted inode is reported, whatever it was')
+  t.same(reported.splice(0), [{ written: [], gone: [file.ino] }], 'a deleted inode is reported gone, whatever it was')
 })
