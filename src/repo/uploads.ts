@@ -13,6 +13,7 @@ import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, type S3Client
 import { Upload } from '@aws-sdk/lib-storage'
 
 const MIN_PART = 8 << 20
+const SYNC_READ_MAX = 256 << 10
 const MAX_PARTS = 10_000
 /** Largest object S3 accepts. */
 export const MAX_OBJECT_SIZE = 5 * 2 ** 40
@@ -35,7 +36,7 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
     // what it holds is sent, as the multipart path does. Announcing `size` bytes and sending fewer
     // left the request waiting for the rest for ever. The changed file stays dirty and is exported
     // again (exporter.ts markExported).
-    const body = size === 0 ? Buffer.alloc(0) : await fs.promises.readFile(file).then((b) => b.subarray(0, size))
+    const body = size === 0 ? Buffer.alloc(0) : (await readSmall(file, size)).subarray(0, size)
     const out = await t.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: body.length }), { abortSignal: signal })
     return { etag: out.ETag ?? '' }
   }
@@ -49,6 +50,15 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
   signal?.addEventListener('abort', () => { void upload.abort() }, { once: true })
   const out = await upload.done()
   return { etag: (out as { ETag?: string }).ETag ?? '' }
+}
+
+/**
+ * A file of up to SYNC_READ_MAX bytes is read in one blocking call: this runs on the transfer
+ * worker's own thread (never the FUSE handlers'), and readFile's four trips through the thread pool
+ * (open, fstat, read, close) cost more than the read, most of a small export's time on its thread.
+ */
+async function readSmall (file: string, size: number): Promise<Buffer> {
+  return size <= SYNC_READ_MAX ? fs.readFileSync(file) : await fs.promises.readFile(file)
 }
 
 export async function putText (t: Target, key: string, body: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
