@@ -1796,18 +1796,24 @@ static void unmount_complete(napi_env env, napi_status status, void *data) {
   napi_resolve_deferred(env, d, undef);
 }
 
+/* The mount behind a handle passed as the first argument, or NULL. */
+static mount_t *mount_arg(napi_env env, size_t argc, napi_value *argv) {
+  bool ok = false;
+  void *p = NULL;
+  if (argc < 1 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok) return NULL;
+  return p;
+}
+
 static napi_value js_unmount(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  bool ok = false;
-  void *p = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+  mount_t *m = mount_arg(env, argc, argv);
+  if (!m) {
     clear_exception(env);
     return throw_error(env, "EINVAL", "unmount: not a mount handle");
   }
-  mount_t *m = p;
   napi_value promise;
   napi_deferred deferred;
   if (napi_create_promise(env, &deferred, &promise) != napi_ok) return NULL;
@@ -1867,18 +1873,14 @@ static napi_value direct_io(napi_env env, napi_callback_info info, bool reads) {
     : "directWrites(handle, fh, fd): a mount handle, an open file handle, a descriptor or -1";
   size_t argc = 4;
   napi_value argv[4];
-  bool ok = false;
-  void *p = NULL;
   int64_t fh, fd, size = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < (reads ? 4u : 3u) || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p ||
-      !value_to_int64(env, argv[1], 0, INT64_MAX, &fh) || !value_to_int64(env, argv[2], -1, INT_MAX, &fd) ||
-      (reads && !value_to_int64(env, argv[3], -1, INT64_MAX, &size))) {
+  mount_t *m = mount_arg(env, argc, argv);
+  if (!m || argc < (reads ? 4u : 3u) || !value_to_int64(env, argv[1], 0, INT64_MAX, &fh) ||
+      !value_to_int64(env, argv[2], -1, INT_MAX, &fd) || (reads && !value_to_int64(env, argv[3], -1, INT64_MAX, &size))) {
     clear_exception(env);
     return throw_error(env, "EINVAL", usage);
   }
-  mount_t *m = p;
   pthread_mutex_lock(&m->open_lock);
   struct open_file *o = m->state == ST_MOUNTED ? open_get_locked(m, (uint64_t)fh) : NULL;
   if (o && fd >= 0) o->fd = (int)fd;
@@ -1897,19 +1899,17 @@ static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
   const char *usage = "forgetDirs(handle, inos): a mount handle and an array of inode numbers, or null";
   size_t argc = 2;
   napi_value argv[2];
-  bool ok = false, isarr = false;
-  void *p = NULL;
+  bool isarr = false;
   napi_valuetype ty;
   uint32_t n = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p || napi_typeof(env, argv[1], &ty) != napi_ok ||
+  mount_t *m = mount_arg(env, argc, argv);
+  if (!m || argc < 2 || napi_typeof(env, argv[1], &ty) != napi_ok ||
       (ty != napi_null && (napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr ||
                            napi_get_array_length(env, argv[1], &n) != napi_ok))) {
     clear_exception(env);
     return throw_error(env, "EINVAL", usage);
   }
-  mount_t *m = p;
   if (ty == napi_null || n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all at once */
   uint64_t inos[64];
   for (uint32_t i = 0; i < n; i++) {
@@ -1930,17 +1930,15 @@ static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
   const char *usage = "updateDirs(handle, attrs): a mount handle and an array of directory attributes";
   size_t argc = 2;
   napi_value argv[2];
-  bool ok = false, isarr = false;
-  void *p = NULL;
+  bool isarr = false;
   uint32_t n = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2 || napi_check_object_type_tag(env, argv[0], &MOUNT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, argv[0], &p) != napi_ok || !p ||
-      napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[1], &n) != napi_ok) {
+  mount_t *m = mount_arg(env, argc, argv);
+  if (!m || argc < 2 || napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr ||
+      napi_get_array_length(env, argv[1], &n) != napi_ok) {
     clear_exception(env);
     return throw_error(env, "EINVAL", usage);
   }
-  mount_t *m = p;
   if (n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all forgotten instead */
   struct stat sts[64];
   for (uint32_t i = 0; i < n; i++) {
@@ -1955,6 +1953,7 @@ static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
   dir_update(m, sts, n);
   return make_undefined(env);
 }
+
 
 static napi_value js_direct_writes(napi_env env, napi_callback_info info) { return direct_io(env, info, false); }
 static napi_value js_direct_reads(napi_env env, napi_callback_info info) { return direct_io(env, info, true); }

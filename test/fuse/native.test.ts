@@ -448,3 +448,13 @@ print(s.recv(4096).decode(), flush=True)
     await waitExit(py, 5_000)
   }
 })
+
+t.test('the handle functions refuse what is not a mount handle, with EINVAL and their usage', async (t) => {
+  const addon = require(path.join(REPO, 'native/build/s3link_fuse.node')) as Record<string, (...args: unknown[]) => unknown>
+  const calls: Array<[string, unknown[]]> = [
+    ['unmount', [{}]], ['forgetDirs', [{}, null]], ['updateDirs', [{}, []]], ['directWrites', [{}, 1, 2]], ['directReads', [{}, 1, 2, 3]]
+  ]
+  for (const [name, args] of calls) {
+    t.throws(() => addon[name](...args), { code: 'EINVAL', message: name === 'unmount' ? /not a mount handle/ : new RegExp(`^${name}\\(handle`) }, name)
+  }
+})
