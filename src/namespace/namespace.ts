@@ -47,7 +47,7 @@ export interface NamespaceOptions {
   direntCacheSize?: number
 }
 
-/** Directories a commit wrote (as they are now), and inodes it deleted (or failed to write). */
+/** Directories a commit wrote (as they are now), and those it deleted (or failed to write). */
 export interface DirsChange { written: Inode[], gone: number[] }
 
 export class Namespace {
@@ -167,9 +167,9 @@ export class Namespace {
   // ---- changes ----
 
   /**
-   * After each commit that wrote or deleted directory inodes (deleted inodes are all reported: their
-   * records no longer say what they were), before the change's caller goes on: copies of their
-   * attributes kept elsewhere (the FUSE binding's) must take the written ones and drop the rest.
+   * After each commit that wrote or deleted directory inodes, before the change's caller goes on:
+   * copies of their attributes kept elsewhere (the FUSE binding's) must take the written ones and
+   * drop the deleted ones.
    */
   onDirsChanged (listener: (change: DirsChange) => void): void {
     this.dirsChanged = listener
@@ -278,7 +278,7 @@ export class Namespace {
   /** After a failed commit, the directories it would have written are reported gone as well. */
   private reportDirs (tx: Transaction, committed: boolean): void {
     if (this.dirsChanged === undefined) return
-    const change: DirsChange = { written: [], gone: [...tx.deletedInodes.keys()] }
+    const change: DirsChange = { written: [], gone: [...tx.deletedDirs] }
     for (const inode of tx.inodes.values()) {
       if (!isDir(inode)) continue
       if (committed) change.written.push(inode)
@@ -410,6 +410,8 @@ export class Transaction {
   readonly inodes = new Map<number, Inode>()
   /** Deleted inode numbers, with the local bytes their records counted. */
   readonly deletedInodes = new Map<number, number>()
+  /** Those of them that were directories. */
+  readonly deletedDirs: number[] = []
   readonly dirents = new Map<string, DirentRecord | null>()
   readonly extra: Op[] = []
   readonly afterCommitted: Array<() => void> = []
@@ -432,6 +434,7 @@ export class Transaction {
   deleteInode (inode: Inode): void {
     this.inodes.delete(inode.ino)
     this.deletedInodes.set(inode.ino, inode.counted ?? 0)
+    if (isDir(inode)) this.deletedDirs.push(inode.ino)
     this.extra.push({ type: 'del', key: orphanKey(inode.ino) })
     if (inode.listedOnly !== undefined) this.extra.push({ type: 'del', key: listedKey(inode.ino) })
   }

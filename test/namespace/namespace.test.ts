@@ -74,5 +74,14 @@ t.test('commits report the directories they changed or deleted', async (t) => {
   t.same(reported.splice(0), [], 'a file alone: nothing')
 
   await ns.mutate(async (tx) => { tx.unlink(sub.ino, 'f'); tx.deleteInode(file) })
-  t.same(reported.splice(0), [{ written: [], gone: [file.ino] }], 'a deleted inode is reported gone, whatever it was')
+  t.same(reported.splice(0), [], 'a deleted file alone: nothing (no directory copy can hold it)')
+
+  await ns.mutate(async (tx) => {
+    tx.unlink(ROOT_INO, 'd')
+    tx.deleteInode(sub)
+    const root = await ns.get(ROOT_INO)
+    root.nlink--
+    tx.putInode(root)
+  })
+  t.same(reported.splice(0), [{ written: [ROOT_INO], gone: [sub.ino] }], 'rmdir: the parent as written, the directory gone')
 })
