@@ -35,6 +35,8 @@
  *   directReads(handle, fh: number, fd: number, size: number): boolean  (size -1: fill; fd -1: off)
  *   forgetDirs(handle, inos: number[] | null): void   (see "Directory attributes")
  *   updateDirs(handle, attrs: Attr[]): void           (the same)
+ *   openBacking(handle, fd: number): number           (a backing id > 0, or -errno; see "Passthrough")
+ *   closeBacking(handle, id: number): number          (0 or -errno)
  */
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
@@ -60,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -118,6 +121,7 @@ typedef struct {
   gid_t caller_gid;
   pid_t caller_pid;
   bool fill;          /* read: JS got no buffer; the binding reads `result` bytes from the fd */
+  int32_t backing;    /* open: > 0, the kernel reads and writes this backing file itself ("Passthrough") */
   bool has_after;     /* a change answered with the entry's attributes afterwards ("Attributes after a change") */
   struct stat after;
   int result;
@@ -508,6 +512,19 @@ static int apply_value(napi_env env, token_t *t, napi_value value) {
     }
     return set_fh(env, value, r); /* a bare handle */
   case OP_OPEN:
+    if (is_object(env, value)) { /* { fh, backing } */
+      napi_value fh, backing;
+      int64_t id;
+      if (!get_prop(env, value, "fh", &fh) || !value_to_int64(env, fh, 0, INT64_MAX, &n) ||
+          !get_prop(env, value, "backing", &backing) || !value_to_int64(env, backing, 1, INT32_MAX, &id)) {
+        clear_exception(env);
+        return -EIO;
+      }
+      r->fi->fh = (uint64_t)n;
+      r->backing = (int32_t)id;
+      return 0;
+    }
+    return set_fh(env, value, r);
   case OP_OPENDIR:
     return set_fh(env, value, r);
   case OP_MKNOD: case OP_MKDIR: case OP_SYMLINK: case OP_LINK: case OP_CHMOD: case OP_CHOWN:
@@ -1363,11 +1380,145 @@ static int s_utimens(const char *path, const struct timespec tv[2]) {
   return res;
 }
 
+/*
+ * Passthrough.
+ *
+ * Linux 6.9+ can serve reads and writes of an open FUSE file from a backing file itself
+ * (FUSE_PASSTHROUGH): no request per read, and the backing file's own page cache, where ours holds
+ * 4 KiB pages only (a warm re-read ran at 0.36x local disk). libfuse 2 predates it, so the binding
+ * talks to /dev/fuse through a channel of its own that edits two replies:
+ *  - INIT asks for passthrough (the 64-byte reply of protocol 7.40; libfuse 2 sends 24 bytes);
+ *  - the OPEN reply JS gave a backing id ({ fh, backing }) carries FOPEN_PASSTHROUGH and the id.
+ * libfuse handles each request on one thread from read(2) to its reply, so the request being
+ * answered is a thread-local. JS gets backing ids with openBacking(fd) (the kernel keeps its own
+ * reference to the file) and drops them with closeBacking(id). The kernel's rules are JS's to keep
+ * (src/fs/passthrough.ts): while a kernel inode has a passthrough open, every open of it must be
+ * one with the same backing id, and a passthrough open fails while it has other opens.
+ * Without the kernel's support (older kernels, no CAP_SYS_ADMIN, a state directory on a stacked
+ * file system) openBacking fails and JS opens as before.
+ */
+#define WIRE_OPEN 14
+#define WIRE_INIT 26
+#define WIRE_INIT_EXT (1u << 30)
+#define WIRE_PASSTHROUGH_HI (1u << 5)   /* FUSE_PASSTHROUGH (1 << 37), in flags2 */
+#define WIRE_FOPEN_PASSTHROUGH (1u << 7)
+#define WIRE_FOPEN_PASSTHROUGH_MASK 0xe1u /* direct_io, noflush, parallel_direct_writes, passthrough */
+
+struct wire_in_header { uint32_t len, opcode; uint64_t unique, nodeid; uint32_t uid, gid, pid, padding; };
+struct wire_out_header { uint32_t len; int32_t error; uint64_t unique; };
+struct wire_init_out {
+  uint32_t major, minor, max_readahead, flags;
+  uint16_t max_background, congestion_threshold;
+  uint32_t max_write, time_gran;
+  uint16_t max_pages, map_alignment;
+  uint32_t flags2, max_stack_depth;
+  uint16_t request_timeout, unused[11];
+};
+struct wire_open_out { uint64_t fh; uint32_t open_flags; int32_t backing_id; };
+struct wire_backing_map { int32_t fd; uint32_t flags; uint64_t padding; };
+_Static_assert(sizeof(struct wire_init_out) == 64, "fuse_init_out of protocol 7.40");
+_Static_assert(sizeof(struct wire_open_out) == 16, "fuse_open_out");
+#define WIRE_IOC_BACKING_OPEN _IOW(229, 1, struct wire_backing_map)
+#define WIRE_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+static __thread uint64_t tl_unique;  /* the request this libfuse thread is answering */
+static __thread uint32_t tl_opcode;
+static __thread int32_t tl_backing;  /* s_open's answer: the reply opens this backing id */
+
+/* libfuse's fuse_kern_chan_receive, noting which request the thread works on. */
+static int chan_receive(struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  struct fuse_session *se = fuse_chan_session(ch);
+  ssize_t res;
+  int err;
+  do { /* ENOENT: the request was interrupted; read the next */
+    res = read(fuse_chan_fd(ch), buf, size);
+    err = errno;
+  } while (res < 0 && err == ENOENT && !fuse_session_exited(se));
+  if (fuse_session_exited(se)) return 0;
+  if (res < 0) {
+    if (err == ENODEV) { fuse_session_exit(se); return 0; } /* unmounted */
+    if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
+    return -err;
+  }
+  if ((size_t)res < sizeof(struct wire_in_header)) { fprintf(stderr, "short read on fuse device\n"); return -EIO; }
+  const struct wire_in_header *in = (const void *)buf;
+  tl_unique = in->unique;
+  tl_opcode = in->opcode;
+  tl_backing = 0;
+  return (int)res;
+}
+
+/* The reply's argument as sent, or edited into *arg (see above). */
+static struct iovec edit_reply(const struct iovec *given, void *arg) {
+  struct iovec out = *given;
+  if (tl_opcode == WIRE_INIT && given->iov_len <= sizeof(struct wire_init_out)) {
+    struct wire_init_out *init = arg;
+    memset(init, 0, sizeof *init);
+    memcpy(init, given->iov_base, given->iov_len);
+    init->flags |= WIRE_INIT_EXT;
+    init->flags2 |= WIRE_PASSTHROUGH_HI;
+    init->max_stack_depth = 1; /* backing files on a file system that stacks on none */
+    out.iov_base = init;
+    out.iov_len = sizeof *init;
+  } else if (tl_opcode == WIRE_OPEN && tl_backing > 0 && given->iov_len == sizeof(struct wire_open_out)) {
+    struct wire_open_out *open = arg;
+    memcpy(open, given->iov_base, sizeof *open);
+    /* The kernel refuses passthrough with any other flag, keep_cache (auto_cache) among them. */
+    open->open_flags = (open->open_flags & WIRE_FOPEN_PASSTHROUGH_MASK) | WIRE_FOPEN_PASSTHROUGH;
+    open->backing_id = tl_backing;
+    out.iov_base = open;
+  }
+  return out;
+}
+
+static int chan_send(struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  if (!iov) return 0;
+  struct wire_out_header hdr;
+  union { struct wire_init_out init; struct wire_open_out open; } arg;
+  struct iovec edited[2];
+  if (count == 2 && iov[0].iov_len == sizeof hdr) {
+    memcpy(&hdr, iov[0].iov_base, sizeof hdr);
+    if (hdr.unique == tl_unique && hdr.error == 0) {
+      edited[1] = edit_reply(&iov[1], &arg);
+      hdr.len = (uint32_t)(sizeof hdr + edited[1].iov_len);
+      edited[0].iov_base = &hdr;
+      edited[0].iov_len = sizeof hdr;
+      iov = edited;
+    }
+  }
+  ssize_t res = writev(fuse_chan_fd(ch), iov, (int)count);
+  if (res < 0) {
+    int err = errno;
+    /* ENOENT: the request was interrupted meanwhile */
+    if (!fuse_session_exited(fuse_chan_session(ch)) && err != ENOENT) perror("fuse: writing device");
+    return -err;
+  }
+  return 0;
+}
+
+static void chan_destroy(struct fuse_chan *ch) {
+  int fd = fuse_chan_fd(ch);
+  if (fd != -1) close(fd); /* fuse_unmount clears it first: it closes the fd itself */
+}
+
+/* Our channel on fuse_mount's device, in place of libfuse's (which it destroys), or kern on failure. */
+static struct fuse_chan *own_channel(struct fuse_chan *kern, mount_t *m) {
+  int fd = fcntl(fuse_chan_fd(kern), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return kern;
+  struct fuse_chan_ops ops = { .receive = chan_receive, .send = chan_send, .destroy = chan_destroy };
+  struct fuse_chan *ch = fuse_chan_new(&ops, fd, fuse_chan_bufsize(kern), m);
+  if (!ch) { close(fd); return kern; }
+  fuse_chan_destroy(kern);
+  return ch;
+}
+
 static int s_open(const char *path, struct fuse_file_info *fi) {
   if (!path || is_hidden(path)) return -ENOENT;
   REQ(OP_OPEN); r.path = path; r.flags = fi->flags; r.fi = fi;
   int res = dispatch(&r);
   if (res == 0) open_add(fi->fh, path);
+  if (res == 0 && r.backing > 0) tl_backing = r.backing; /* libfuse replies next, on this thread */
   return res;
 }
 
@@ -1671,6 +1822,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     free_mount(m);
     return throw_error(env, "EFUSEMOUNT", msg);
   }
+  m->ch = own_channel(m->ch, m);
 
   struct fuse_operations ops;
   memset(&ops, 0, sizeof ops);
@@ -1955,6 +2107,32 @@ static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
 }
 
 
+/* openBacking(handle, fd) and closeBacking(handle, id): see "Passthrough". Errors are returned, not thrown. */
+static napi_value backing(napi_env env, napi_callback_info info, bool open) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t arg;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  mount_t *m = mount_arg(env, argc, argv);
+  if (!m || argc < 2 || !value_to_int64(env, argv[1], open ? 0 : 1, open ? INT_MAX : INT32_MAX, &arg)) {
+    clear_exception(env);
+    return throw_error(env, "EINVAL", open ? "openBacking(handle, fd): a mount handle and a descriptor"
+                                           : "closeBacking(handle, id): a mount handle and a backing id");
+  }
+  if (m->state != ST_MOUNTED) return num(env, -ENOTCONN);
+  int res;
+  if (open) {
+    struct wire_backing_map map = { .fd = (int32_t)arg, .flags = 0, .padding = 0 };
+    res = ioctl(fuse_chan_fd(m->ch), WIRE_IOC_BACKING_OPEN, &map);
+  } else {
+    uint32_t id = (uint32_t)arg;
+    res = ioctl(fuse_chan_fd(m->ch), WIRE_IOC_BACKING_CLOSE, &id);
+  }
+  return num(env, res < 0 ? -errno : res);
+}
+
+static napi_value js_open_backing(napi_env env, napi_callback_info info) { return backing(env, info, true); }
+static napi_value js_close_backing(napi_env env, napi_callback_info info) { return backing(env, info, false); }
 static napi_value js_direct_writes(napi_env env, napi_callback_info info) { return direct_io(env, info, false); }
 static napi_value js_direct_reads(napi_env env, napi_callback_info info) { return direct_io(env, info, true); }
 
@@ -2015,6 +2193,8 @@ NAPI_MODULE_INIT() {
     { "directReads", NULL, js_direct_reads, NULL, NULL, NULL, napi_enumerable, NULL },
     { "forgetDirs", NULL, js_forget_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "updateDirs", NULL, js_update_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openBacking", NULL, js_open_backing, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "closeBacking", NULL, js_close_backing, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

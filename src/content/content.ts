@@ -89,6 +89,8 @@ export class ContentStore {
 
   /** Called before a content file is truncated or emptied (whoever reads it directly must stop). */
   onTruncate?: (ino: number) => void
+  /** Called once a content file open somewhere was emptied. */
+  onEmptied?: (ino: number) => void
 
   async truncate (ino: number, size: number): Promise<void> {
     this.onTruncate?.(ino)
@@ -102,6 +104,7 @@ export class ContentStore {
     } finally {
       await this.release(ino)
     }
+    if (size === 0) this.onEmptied?.(ino)
   }
 
   /**
@@ -122,6 +125,11 @@ export class ContentStore {
   /** ftruncate(2) of a content file already acquired. */
   async resize (fd: number, size: number): Promise<void> {
     await fsFtruncate(fd, size)
+  }
+
+  /** stat(2) of a content file, times in nanoseconds. */
+  async stat (ino: number): Promise<fs.BigIntStats> {
+    return await fs.promises.stat(this.pathOf(ino), { bigint: true })
   }
 
   async sync (ino: number, dataOnly: boolean): Promise<void> {

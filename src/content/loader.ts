@@ -49,7 +49,12 @@ class Load {
   readonly abort = new AbortController()
   done!: Promise<void>
 
-  constructor (readonly ino: number, readonly etag: string, readonly size: number, readonly fd: Promise<number>, readonly fetch: Promise<RangeFetch>) {
+  /**
+   * @param inOrder the content file grows front to back with no hole ever (no sparse file, no
+   *   range first, one write at a time): descriptors the kernel serves from it directly (FUSE
+   *   passthrough) never read bytes not loaded yet, only a shorter file
+   */
+  constructor (readonly ino: number, readonly etag: string, readonly size: number, readonly fd: Promise<number>, readonly fetch: Promise<RangeFetch>, readonly inOrder: boolean) {
     fetch.catch(() => undefined) // awaited by the download, which reports the failure
   }
 
@@ -106,14 +111,17 @@ export class ContentLoader {
     if (end <= offset) return
     const load = this.loadOf(inode)
     if (load.has(offset, end)) return
-    if (offset > load.front + this.ahead) this.fetchRange(load, offset, Math.min(load.size, Math.max(end, offset + this.rangeBytes)))
+    if (!load.inOrder && offset > load.front + this.ahead) this.fetchRange(load, offset, Math.min(load.size, Math.max(end, offset + this.rangeBytes)))
     await this.wait(load, offset, end)
   }
 
-  /** The whole file (before a write or a truncate to a non-zero size). */
-  async ensureAll (inode: Inode): Promise<void> {
+  /**
+   * The whole file (before a write or a truncate to a non-zero size). `inOrder`: a load this
+   * starts grows the file front to back (see Load).
+   */
+  async ensureAll (inode: Inode, inOrder = false): Promise<void> {
     if (inode.size === 0) return
-    await this.wait(this.loadOf(inode), 0, inode.size)
+    await this.wait(this.loadOf(inode, inOrder), 0, inode.size)
   }
 
   /** Stops a load (the file was truncated to zero or removed); its readers get EIO. */
@@ -131,12 +139,12 @@ export class ContentLoader {
     await Promise.allSettled(loads.map(async (l) => await l.done))
   }
 
-  private loadOf (inode: Inode): Load {
+  private loadOf (inode: Inode, inOrder = false): Load {
     const etag = inode.remote?.etag ?? ''
     let load = this.loads.get(inode.ino)
     if (load !== undefined && load.failed === undefined && load.etag === etag) return load
     if (load !== undefined) this.cancel(inode.ino)
-    load = new Load(inode.ino, etag, inode.size, this.content.acquire(inode.ino), this.o.fetcherFor(inode))
+    load = new Load(inode.ino, etag, inode.size, this.content.acquire(inode.ino), this.o.fetcherFor(inode), inOrder)
     this.loads.set(inode.ino, load)
     load.done = this.download(load)
     return load
@@ -152,7 +160,7 @@ export class ContentLoader {
       const fd = await load.fd
       // Bytes from an earlier, interrupted load may be stale: start from an empty sparse file.
       await this.content.resize(fd, 0)
-      await this.content.resize(fd, load.size)
+      if (!load.inOrder) await this.content.resize(fd, load.size)
       const fetch = await load.fetch
       if (load.size > 0) {
         const body = await fetch(0, undefined, load.abort.signal)
@@ -219,7 +227,7 @@ export class ContentLoader {
         ).finally(() => inFlight.delete(write))
         inFlight.add(write)
       }
-      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight)
+      if (inFlight.size >= (load.inOrder ? 1 : WRITES_IN_FLIGHT)) await Promise.race(inFlight)
       if (failed !== undefined) throw failed
     }
     try {

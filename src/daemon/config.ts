@@ -30,6 +30,11 @@ export const ConfigSchema = z.object({
    * the kernel ask for several chunks of a file at once while one is read (set as root only).
    */
   readAheadKiB: z.number().int().min(0).max(65_536).default(1024),
+  /**
+   * Let the kernel serve reads of local files itself from their content files (FUSE passthrough,
+   * Linux 6.9+ and root; silently off elsewhere): local-disk speed, no request per read.
+   */
+  passthrough: z.boolean().default(true),
   /** How often changes of open files (size, times) are saved while nothing closes them. */
   flushIntervalMs: z.number().int().min(100).max(60_000).default(1000),
   /**

@@ -28,6 +28,7 @@ import type { FsMeta } from './init'
 import { Services } from './services'
 import { UsageError } from '../util/errors'
 import { Cache, type CacheLimits } from '../content/cache'
+import { PassthroughFiles } from '../fs/passthrough'
 
 const MOUNT_WATCH_MS = 2000
 /** Longest any one stop step may take before the next one runs. */
@@ -91,6 +92,7 @@ export class Daemon {
     })
     const mount = this.mount
     this.filesystem.attachDirectIo(mount)
+    if (config.passthrough) this.filesystem.attachPassthrough(new PassthroughFiles(mount, (message) => { log.warn(message) }))
     // The binding's copies of directory attributes follow every commit; what it kept while the
     // mount was being set up, before this hook, is dropped.
     this.filesystem.ns.onDirsChanged(({ written, gone }) => {

@@ -153,6 +153,7 @@ export class Services {
         if (by === 'cache') metrics.cacheEvictions.inc()
       })
     }
+    filesystem.onPassedThrough(() => { metrics.passthroughOpens.inc() })
     const exportPending = async (p: string): Promise<boolean> => await this.exportQueue?.isPending(p) ?? false
     this.autoImport = new AutoImporter({ associations, filesystem, clients, exportPending, onImported: () => { settler.kick() }, metrics, log: log.child({ subsystem: 'import' }), intervalMs: config.importIntervalMs })
     this.autoImport.start()

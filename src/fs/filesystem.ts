@@ -20,12 +20,18 @@ import { DAY_NS, nowNs } from '../namespace/clock'
 import { ContentStore } from '../content/content'
 import { HS_ARCHIVED, HS_DIRTY, HS_EXISTS, HS_LOST, HS_RELEASED, hsmStateText, isReleased } from '../namespace/hsm'
 import type { CacheHost } from '../content/cache'
+import type { PassthroughFiles } from './passthrough'
+import type { Opened } from '../fuse/ops'
+import { constants as fsConstants } from 'node:fs'
 import { type Name, linkAdded, linkRemoved, linkMoved, indexedPaths } from '../namespace/links'
+
+const { O_RDONLY, O_TRUNC } = fsConstants
+const O_ACCMODE = 0o3 // Linux's; not in fs.constants
 
 /** Loads released files' content (src/content/loader.ts); absent until the daemon attaches one. */
 export interface Loader {
   ensure: (inode: Inode, offset: number, length: number) => Promise<void>
-  ensureAll: (inode: Inode) => Promise<void>
+  ensureAll: (inode: Inode, inOrder?: boolean) => Promise<void>
   cancel: (ino: number) => void
 }
 
@@ -92,6 +98,10 @@ interface Handle {
   readSize?: number
   /** The content fd given to directReads. */
   directFd?: number
+  /** Counted as a passthrough open (./passthrough.ts): the kernel serves its reads and writes. */
+  passthrough?: boolean
+  /** ... and one that may write (counted in passedWriters). */
+  passedWriter?: boolean
 }
 
 /** Lets the FUSE binding read and write an open file's content itself (src/fuse/native.ts). */
@@ -128,6 +138,12 @@ export class FileSystem {
   /** Inodes whose content file something reads outside any handle (an export's upload). */
   private readonly uploading = new RefCounts<number>()
   private releaseListener?: (bytes: number, by: ReleasedBy) => void
+  private passthrough?: PassthroughFiles
+  /** Open handles by inode, as the kernel sees them: gone at RELEASE (pins stay until it is done). */
+  private readonly opens = new RefCounts<number>()
+  private passedThroughListener?: () => void
+  /** Files that passthrough opens may write, unseen: their content file's mtime as last looked at. */
+  private readonly passedWriters = new Map<number, { mtimeNs: bigint, opens: number }>()
   private settler?: (inode: Inode, ahead: boolean) => Promise<void>
   private readonly settling = new Map<number, Promise<Inode>>()
   private lastLookup = 0
@@ -226,6 +242,29 @@ export class FileSystem {
         io.directReads(fh, h.directFd, -1)
       }
     }
+  }
+
+  attachPassthrough (passthrough: PassthroughFiles): void {
+    this.passthrough = passthrough
+    this.content.onEmptied = (ino) => {
+      if (passthrough.has(ino)) void this.reloadPassedThrough(ino)
+    }
+  }
+
+  /**
+   * A file the kernel serves from its content file was emptied for a changed object: its open
+   * descriptors read the new object as it arrives, front to back (a shorter file, never a hole),
+   * as they would a local file another process rewrites. A failed load is the loader's to log;
+   * the next open of the file loads it again.
+   */
+  private async reloadPassedThrough (ino: number): Promise<void> {
+    const inode = await this.ns.get(ino).catch(() => undefined)
+    if (inode !== undefined && isReleased(inode.hsm)) await this.loaderFor().ensureAll(inode, true).catch(() => undefined)
+  }
+
+  /** Told of every open the kernel serves itself (metrics). */
+  onPassedThrough (listener: () => void): void {
+    this.passedThroughListener = listener
   }
 
   /** Told of every release of content, with the bytes freed (metrics). */
@@ -347,7 +386,7 @@ export class FileSystem {
   /** What lookups and stat see. */
   async getattr (path: string): Promise<Inode> {
     this.lastLookup = performance.now()
-    return await this.resolveSettled(path)
+    return await this.catchUpPassedWrites(await this.resolveSettled(path))
   }
 
   /** The inode at path, a listed-only one settled first (src/sync/listed-settler.ts). */
@@ -378,8 +417,8 @@ export class FileSystem {
     return await settling
   }
 
-  fgetattr (fh: number): Promise<Inode> {
-    return this.ns.get(this.handle(fh).ino)
+  async fgetattr (fh: number): Promise<Inode> {
+    return await this.catchUpPassedWrites(await this.ns.get(this.handle(fh).ino))
   }
 
   private handle (fh: number): Handle {
@@ -449,15 +488,95 @@ export class FileSystem {
 
   // ---- open files ----
 
-  async open (path: string): Promise<number> {
+  async open (path: string, flags: number = O_RDONLY): Promise<number | Opened> {
     const inode = await this.resolve(path)
-    return this.openHandle(inode, path)
+    const alone = !this.opens.has(inode.ino)
+    const fh = this.openHandle(inode, path)
+    if (!this.passesThrough(inode, flags, alone)) return fh
+    try {
+      const backing = await this.passThrough(this.handle(fh), inode, flags)
+      return backing === undefined ? fh : { fh, backing }
+    } catch (err) {
+      await this.release(fh)
+      throw err
+    }
+  }
+
+  /**
+   * Whether the kernel is to serve this open itself (./passthrough.ts): a read-only open of a local
+   * file nothing else has open, and then every open of that file while one such is open.
+   */
+  private passesThrough (inode: Inode, flags: number, alone: boolean): boolean {
+    const pt = this.passthrough
+    if (pt === undefined || !pt.available || !isReg(inode)) return false
+    if (pt.has(inode.ino)) return true
+    return alone && (flags & O_ACCMODE) === O_RDONLY && (flags & O_TRUNC) === 0 && !isReleased(inode.hsm) && inode.size > 0
+  }
+
+  /** The backing id of a passthrough open, or undefined if the kernel refused (then h is as any). */
+  private async passThrough (h: Handle, inode: Inode, flags: number): Promise<number | undefined> {
+    h.passthrough = true
+    const fd = this.contentFd(h)
+    const id = await this.passthrough?.open(inode.ino, () => fd)
+    await fd
+    if (id === undefined) return undefined
+    // Its content was dropped for a changed object while others had it open: this open reads the
+    // content file as it is, so all of it first.
+    if (isReleased(inode.hsm)) await this.loaderFor().ensureAll(inode, true)
+    if ((flags & O_ACCMODE) === O_RDONLY) this.noteRead(inode)
+    else await this.addPassedWriter(h, inode)
+    this.passedThroughListener?.()
+    return id
+  }
+
+  /**
+   * A passthrough open that may write: the daemon will not see its writes, so the file counts as
+   * written from now on (dirty, saved and exported at close, kept by imports meanwhile), and its size
+   * and mtime are taken from the content file whenever they are asked for (catchUpPassedWrites).
+   */
+  private async addPassedWriter (h: Handle, inode: Inode): Promise<void> {
+    const { mtimeNs } = await this.content.stat(inode.ino)
+    const w = this.passedWriters.get(inode.ino) ?? { mtimeNs, opens: 0 }
+    this.passedWriters.set(inode.ino, w)
+    w.opens++
+    h.passedWriter = true
+    this.markWriter(h)
+    this.markDirtyContent(inode)
+    this.ns.markDirty(inode)
+  }
+
+  /** inode, with the size and mtime passthrough writers gave its content file. */
+  private async catchUpPassedWrites (inode: Inode): Promise<Inode> {
+    await this.takePassedWrites(inode)
+    return inode
+  }
+
+  /** What a passthrough writer handle may have written, taken; true if anything changed. */
+  private async passedWritesOf (h: Handle): Promise<boolean> {
+    return h.passedWriter === true && await this.takePassedWrites(await this.ns.get(h.ino))
+  }
+
+  /** Takes what passthrough writers did to the file's content file; true if anything changed. */
+  private async takePassedWrites (inode: Inode): Promise<boolean> {
+    const w = this.passedWriters.get(inode.ino)
+    if (w === undefined) return false
+    const st = await this.content.stat(inode.ino)
+    const size = Number(st.size)
+    const written = st.mtimeNs !== w.mtimeNs
+    if (!written && size === inode.size) return false
+    w.mtimeNs = st.mtimeNs
+    inode.size = size
+    if (written) inode.mtimeNs = inode.ctimeNs = st.mtimeNs
+    this.markDirtyContent(inode)
+    this.ns.markDirty(inode)
+    return true
   }
 
   private openHandle (inode: Inode, path: string): number {
     this.space?.touch(inode.ino)
     const fh = this.nextFh++
     this.handles.set(fh, { ino: inode.ino, path })
+    this.opens.add(inode.ino)
     this.ns.pin(inode.ino)
     return fh
   }
@@ -489,12 +608,17 @@ export class FileSystem {
   private async readable (h: Handle, offset: number, length: number): Promise<Inode> {
     const inode = await this.ns.get(h.ino)
     if (isReleased(inode.hsm) && offset < inode.size) await this.loaderFor().ensure(inode, offset, length)
-    this.space?.touch(h.ino)
+    this.noteRead(inode)
+    return inode
+  }
+
+  /** A read: a use for the bounded cache, and atime the relatime way. */
+  private noteRead (inode: Inode): void {
+    this.space?.touch(inode.ino)
     if (relatimeDue(inode)) {
       inode.atimeNs = nowNs()
       this.ns.markDirty(inode)
     }
-    return inode
   }
 
   /**
@@ -591,6 +715,7 @@ export class FileSystem {
    */
   async flush (fh: number, path?: string): Promise<void> {
     const h = this.handle(fh)
+    if (await this.passedWritesOf(h)) h.unqueued = true
     if (h.unqueued !== true) {
       await this.ns.flush([h.ino])
       return
@@ -611,6 +736,7 @@ export class FileSystem {
   async fsync (fh: number, dataOnly: boolean): Promise<void> {
     const h = this.handle(fh)
     if (h.fd !== undefined) await this.content.sync(h.ino, dataOnly)
+    await this.passedWritesOf(h)
     await this.ns.flush([h.ino], { sync: true })
   }
 
@@ -618,9 +744,11 @@ export class FileSystem {
   async release (fh: number, path?: string): Promise<void> {
     const h = this.handle(fh)
     this.handles.delete(fh)
+    this.opens.remove(h.ino)
     this.space?.touch(h.ino) // a use, and a file closed may be releasable now
     // The handle is gone whatever fails below: unpin in any case, or the inode stays pinned forever.
     try {
+      if (h.passthrough === true) await this.releasePassthrough(h)
       if (h.fd !== undefined) await this.content.release(h.ino)
       if (h.wrote !== true) await this.ns.flush([h.ino])
       else {
@@ -638,6 +766,14 @@ export class FileSystem {
     } finally {
       if (this.ns.unpin(h.ino)) await this.reapIfUnlinked(h.ino)
     }
+  }
+
+  /** What a passthrough open leaves: writes (mapped pages may land after its flush), its backing id. */
+  private async releasePassthrough (h: Handle): Promise<void> {
+    if (await this.passedWritesOf(h)) h.unqueued = true
+    const w = this.passedWriters.get(h.ino)
+    if (h.passedWriter === true && w !== undefined && --w.opens === 0) this.passedWriters.delete(h.ino)
+    await this.passthrough?.release(h.ino)
   }
 
   /** The last handle of a file unlinked while open is gone: now its inode and bytes can go. */

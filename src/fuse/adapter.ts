@@ -72,7 +72,7 @@ export function fuseOps (fsOp: FileSystem, dataDir: string, log: Logger, cache?:
     truncate: (path, size, _c, reply) => answer('truncate', reply, fsOp.truncate(path, size), after),
     ftruncate: (_p, fh, size, _c, reply) => answer('ftruncate', reply, fsOp.ftruncate(fh, size), after),
     utimens: (path, atime, mtime, _c, reply) => answer('utimens', reply, fsOp.utimens(path, atime, mtime), after),
-    open: (path, _flags, _c, reply) => answer('open', reply, fsOp.open(path), (fh) => fh),
+    open: (path, flags, _c, reply) => answer('open', reply, fsOp.open(path, flags), (opened) => opened),
     create: (path, mode, _flags, c, reply) => answer('create', reply, fsOp.createFile(path, mode, c), ({ fh, inode }) => ({ fh, attr: after(inode) })),
     read: (_p, fh, buf, offset, _c, reply) =>
       answer('read', reply, typeof buf === 'number' ? fsOp.readInPlace(fh, buf, offset) : fsOp.read(fh, buf, offset), (n) => n),

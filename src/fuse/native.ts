@@ -36,6 +36,15 @@ export interface FuseMount {
   forgetDirs(inos: number[] | null): void
   /** These directories changed and are now so (matched by `ino`): the binding's copies take them. */
   updateDirs(attrs: Attr[]): void
+  /**
+   * A backing id for the file open as `fd` (> 0), or -errno where the kernel cannot pass reads
+   * and writes through (before Linux 6.9, without CAP_SYS_ADMIN, a stacked file system). An open
+   * answered with `{ fh, backing }` is then served by the kernel from that file: no read, write or
+   * flush of its bytes reaches `ops` (see "Passthrough" in the binding for the kernel's rules).
+   */
+  openBacking(fd: number): number
+  /** Drops a backing id (the kernel keeps the file while opens use it): 0 or -errno. */
+  closeBacking(id: number): number
 }
 
 type Dispatch = (op: string, req: object, ...args: unknown[]) => void
@@ -50,6 +59,8 @@ interface Addon {
   directReads(handle: object, fh: number, fd: number, size: number): boolean
   forgetDirs(handle: object, inos: number[] | null): void
   updateDirs(handle: object, attrs: Attr[]): void
+  openBacking(handle: object, fd: number): number
+  closeBacking(handle: object, id: number): number
 }
 
 export const ADDON_PATH = path.join(__dirname, '../../native/build/s3link_fuse.node')
@@ -249,7 +260,9 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
     directWrites: (fh, fd) => a.directWrites(handle, fh, fd),
     directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size),
     forgetDirs: (inos) => { a.forgetDirs(handle, inos) },
-    updateDirs: (attrs) => { a.updateDirs(handle, attrs) }
+    updateDirs: (attrs) => { a.updateDirs(handle, attrs) },
+    openBacking: (fd) => a.openBacking(handle, fd),
+    closeBacking: (id) => a.closeBacking(handle, id)
   }
 }
 

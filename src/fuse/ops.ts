@@ -58,6 +58,9 @@ export type Reply<T = void> = (errno: number, value?: T) => void
 /** What create may reply: the handle, and the new file's attributes (see FuseOps). */
 export interface Created { fh: number, attr?: Attr }
 
+/** What open may reply: the handle, and a backing id from `FuseMount.openBacking` to pass it through. */
+export interface Opened { fh: number, backing: number }
+
 /**
  * Operations that change an entry (mknod, mkdir, symlink, link, chmod, chown, truncate, ftruncate,
  * utimens, create) may reply with its attributes afterwards: libfuse asks for them next, on the same
@@ -82,7 +85,7 @@ export interface FuseOps {
   ftruncate(path: string | null, fh: number, size: number, caller: Caller, reply: Reply<Attr | undefined>): void
   utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller, reply: Reply<Attr | undefined>): void
   /** Replies with a file handle (a positive integer) that later calls receive as `fh`. */
-  open(path: string, flags: number, caller: Caller, reply: Reply<number>): void
+  open(path: string, flags: number, caller: Caller, reply: Reply<number | Opened>): void
   create(path: string, mode: number, flags: number, caller: Caller, reply: Reply<number | Created>): void
   /**
    * Fill `buf` (its length is the size asked for) and reply with the byte count; 0 at end of file.

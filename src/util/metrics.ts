@@ -51,6 +51,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** Opens the kernel serves from local content itself (src/fs/passthrough.ts): their reads never reach the daemon. */
+  readonly passthroughOpens = new Counter({
+    name: 's3link_passthrough_opens_total',
+    help: 'File opens whose reads and writes the kernel serves from the local content file itself (FUSE passthrough)',
+    registers: [this.registry]
+  })
+
   readonly cacheEvictions = new Counter({
     name: 's3link_cache_evictions_total',
     help: 'Files whose local content the bounded cache released to stay under its capacity',

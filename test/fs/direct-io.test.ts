@@ -9,10 +9,9 @@ import t from 'tap'
 import path from 'node:path'
 import { randomBytes, createHash } from 'node:crypto'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
-import { startFs, startS3 } from '../fixtures/harness'
-import { aws } from '../fixtures/aws'
+import { startFs } from '../fixtures/harness'
 import { until } from '../fixtures/until'
-import { s3Client } from '../fixtures/s3'
+import { startAutoImportFs } from '../fixtures/linked'
 
 const py = (script: string): string => `python3 - <<'EOF'\n${script}\nEOF`
 
@@ -164,14 +163,7 @@ t.test('a reader sees truncates and writes made through another descriptor', asy
 
 t.test('a file open for reading whose object changes in S3: the next read gives the new bytes', async (t) => {
   const BUCKET = 'direct-reads'
-  const s3 = await startS3(t, [BUCKET])
-  const c = s3Client(t, s3.endpoint)
-  const tfs = await startFs(t, { config: { importIntervalMs: 300, draCheckIntervalMs: 1000 } })
-  t.equal((await tfs.addBucket(BUCKET, s3.endpoint)).code, 0)
-  const id = JSON.parse((await tfs.cli(['status', tfs.name, '--json'])).stdout).id as string
-  const created = await aws(tfs, ['fsx', 'create-data-repository-association', '--file-system-id', id, '--file-system-path', '/linked',
-    '--data-repository-path', `s3://${BUCKET}/p/`, '--s3', 'AutoImportPolicy={Events=[NEW,CHANGED,DELETED]}'])
-  t.equal(created.code, 0, created.stderr)
+  const { tfs, c } = await startAutoImportFs(t, BUCKET)
   const v1 = randomBytes(3 << 20)
   const v2 = randomBytes(3 << 20)
   await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'p/f.bin', Body: v1 }))

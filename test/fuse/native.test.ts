@@ -452,7 +452,8 @@ print(s.recv(4096).decode(), flush=True)
 t.test('the handle functions refuse what is not a mount handle, with EINVAL and their usage', async (t) => {
   const addon = require(path.join(REPO, 'native/build/s3link_fuse.node')) as Record<string, (...args: unknown[]) => unknown>
   const calls: Array<[string, unknown[]]> = [
-    ['unmount', [{}]], ['forgetDirs', [{}, null]], ['updateDirs', [{}, []]], ['directWrites', [{}, 1, 2]], ['directReads', [{}, 1, 2, 3]]
+    ['unmount', [{}]], ['forgetDirs', [{}, null]], ['updateDirs', [{}, []]], ['directWrites', [{}, 1, 2]], ['directReads', [{}, 1, 2, 3]],
+    ['openBacking', [{}, 0]], ['closeBacking', [{}, 1]]
   ]
   for (const [name, args] of calls) {
     t.throws(() => addon[name](...args), { code: 'EINVAL', message: name === 'unmount' ? /not a mount handle/ : new RegExp(`^${name}\\(handle`) }, name)
