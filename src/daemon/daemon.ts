@@ -175,8 +175,8 @@ export class Daemon {
 }
 
 /**
- * libfuse options. big_writes lets the kernel send writes of up to 128 KiB instead of 4 KiB (the
- * measured difference is 33 vs ~600 MB/s); use_ino reports our inode numbers (hard links share
+ * libfuse options. big_writes lets the kernel send writes larger than 4 KiB (the measured
+ * difference is 33 vs ~600 MB/s), up to the 1 MiB the FUSE binding asks for; use_ino reports our inode numbers (hard links share
  * one). No hard_remove: with it, fstat(2) of an unlinked open file fails (the kernel asks by inode,
  * libfuse 2's high-level API knows only paths), so libfuse renames such a file to .fuse_hidden*
  * until its last close instead. auto_cache keeps the page cache across opens while mtime and size are unchanged.
