@@ -517,8 +517,7 @@ export class FileSystem {
   private async passThrough (h: Handle, inode: Inode, flags: number): Promise<number | undefined> {
     h.passthrough = true
     const fd = this.contentFd(h)
-    const id = await this.passthrough?.open(inode.ino, () => fd)
-    await fd
+    const [id] = await Promise.all([this.passthrough?.open(inode.ino, () => fd), fd])
     if (id === undefined) return undefined
     // Its content was dropped for a changed object while others had it open: this open reads the
     // content file as it is, so all of it first.
@@ -532,7 +531,7 @@ export class FileSystem {
   /**
    * A passthrough open that may write: the daemon will not see its writes, so the file counts as
    * written from now on (dirty, saved and exported at close, kept by imports meanwhile), and its size
-   * and mtime are taken from the content file whenever they are asked for (catchUpPassedWrites).
+   * and mtime are taken from the content file whenever they are asked for (takePassedWrites).
    */
   private async addPassedWriter (h: Handle, inode: Inode): Promise<void> {
     const { mtimeNs } = await this.content.stat(inode.ino)
