@@ -40,6 +40,23 @@ const WRITES_IN_FLIGHT = 8
 
 interface Waiter { start: number, end: number, resolve: () => void, reject: (err: Error) => void }
 
+/**
+ * Write batches, reused: a load copies its HTTP chunks into them. A new 1 MiB buffer per batch
+ * (Buffer.concat) made a 1 GiB load allocate 1 GiB more, and the garbage collector then took more
+ * of the event loop than the download itself.
+ */
+class BatchPool {
+  private readonly free: Buffer[] = []
+
+  take (): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(WRITE_BATCH)
+  }
+
+  give (buf: Buffer): void {
+    if (this.free.length < 2 * WRITES_IN_FLIGHT) this.free.push(buf)
+  }
+}
+
 class Load {
   /** Loaded byte ranges [start, end), sorted and merged. */
   extents: Array<[number, number]> = []
@@ -97,6 +114,7 @@ function completesAWaiter (load: Load, from: number, upTo: number): boolean {
 
 export class ContentLoader {
   private readonly loads = new Map<number, Load>()
+  private readonly batches = new BatchPool()
   private readonly ahead: number
   private readonly rangeBytes: number
 
@@ -210,21 +228,25 @@ export class ContentLoader {
    */
   private async copyIn (load: Load, fd: number, body: AsyncIterable<Uint8Array>, start: number): Promise<number> {
     let pos = start
-    let pending: Buffer[] = []
-    let pendingBytes = 0
+    let batch: Buffer | undefined
+    let filled = 0
     const inFlight = new Set<Promise<void>>()
     let failed: unknown
     const flush = async (): Promise<void> => {
-      if (pendingBytes > 0) {
-        const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
+      if (batch !== undefined && filled > 0) {
+        const buf = batch
+        const bytes = filled
         const at = pos
-        pending = []
-        pendingBytes = 0
-        pos += buf.length
-        const write: Promise<void> = this.content.write(fd, buf, at).then(
-          () => { load.add(at, at + buf.length) },
+        batch = undefined
+        filled = 0
+        pos += bytes
+        const write: Promise<void> = this.content.write(fd, buf.subarray(0, bytes), at).then(
+          () => { load.add(at, at + bytes) },
           (err: unknown) => { failed ??= err }
-        ).finally(() => inFlight.delete(write))
+        ).finally(() => {
+          inFlight.delete(write)
+          this.batches.give(buf)
+        })
         inFlight.add(write)
       }
       if (inFlight.size >= (load.inOrder ? 1 : WRITES_IN_FLIGHT)) await Promise.race(inFlight)
@@ -232,15 +254,22 @@ export class ContentLoader {
     }
     try {
       for await (const chunk of body) {
-        if (pos + pendingBytes + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
-        pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-        pendingBytes += chunk.byteLength
-        if (pendingBytes >= WRITE_BATCH || completesAWaiter(load, pos, pos + pendingBytes)) await flush()
+        if (pos + filled + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
+        for (let used = 0; used < chunk.byteLength;) {
+          batch ??= this.batches.take()
+          const n = Math.min(chunk.byteLength - used, WRITE_BATCH - filled)
+          batch.set(chunk.subarray(used, used + n), filled)
+          filled += n
+          used += n
+          if (filled === WRITE_BATCH) await flush()
+        }
+        if (filled > 0 && completesAWaiter(load, pos, pos + filled)) await flush()
       }
       await flush()
     } finally {
       // Whatever happened, no write may outlive this call: the caller closes the descriptor next.
       await Promise.allSettled([...inFlight])
+      if (batch !== undefined) this.batches.give(batch)
     }
     if (failed !== undefined) throw failed
     return pos
