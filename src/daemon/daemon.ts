@@ -124,6 +124,7 @@ export class Daemon {
         const before = cacheLimits(this.config)
         if (limits.capacity !== before.capacity || limits.highWatermark !== before.highWatermark || limits.lowWatermark !== before.lowWatermark) {
           this.cache?.configure(limits)
+          if (limits.capacity !== undefined) this.filesystem?.capacityConfigured()
           this.log.info('cache limits changed', { ...limits })
         }
         this.config = { ...this.config, logLevel: next.logLevel, cacheCapacity: next.cacheCapacity, cacheHighWatermark: next.cacheHighWatermark, cacheLowWatermark: next.cacheLowWatermark }

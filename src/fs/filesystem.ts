@@ -701,6 +701,14 @@ export class FileSystem {
     if (this.space?.capacity !== undefined) this.stopDirectWrites(fh, h)
   }
 
+  /**
+   * A capacity was configured (src/content/cache.ts): from now on each growing write reserves room
+   * first, so writes stop going straight to content files at once, not at each file's next note.
+   */
+  capacityConfigured (): void {
+    for (const [fh, h] of this.handles) this.stopDirectWrites(fh, h)
+  }
+
   private stopDirectWrites (fh: number, h: Handle): void {
     if (h.writesDirect !== true) return
     h.writesDirect = false
