@@ -1381,7 +1381,7 @@ static int s_utimens(const char *path, const struct timespec tv[2]) {
 }
 
 /*
- * Passthrough.
+ * Passthrough (and 1 MiB requests).
  *
  * Linux 6.9+ can serve reads and writes of an open FUSE file from a backing file itself
  * (FUSE_PASSTHROUGH): no request per read, and the backing file's own page cache, where ours holds
@@ -1453,6 +1453,11 @@ static int chan_receive(struct fuse_chan **chp, char *buf, size_t size) {
   return (int)res;
 }
 
+/* Whether the reply to this thread's request is one to edit. */
+static bool edits_reply(void) {
+  return tl_opcode == WIRE_INIT || (tl_opcode == WIRE_OPEN && tl_backing > 0);
+}
+
 /* The reply's argument as sent, or edited into *arg (see above). */
 static struct iovec edit_reply(const struct iovec *given, void *arg) {
   struct iovec out = *given;
@@ -1466,7 +1471,7 @@ static struct iovec edit_reply(const struct iovec *given, void *arg) {
     init->max_stack_depth = 1; /* backing files on a file system that stacks on none */
     out.iov_base = init;
     out.iov_len = sizeof *init;
-  } else if (tl_opcode == WIRE_OPEN && tl_backing > 0 && given->iov_len == sizeof(struct wire_open_out)) {
+  } else if (tl_opcode == WIRE_OPEN && given->iov_len == sizeof(struct wire_open_out)) {
     struct wire_open_out *open = arg;
     memcpy(open, given->iov_base, sizeof *open);
     /* The kernel refuses passthrough with any other flag, keep_cache (auto_cache) among them. */
@@ -1482,7 +1487,7 @@ static int chan_send(struct fuse_chan *ch, const struct iovec iov[], size_t coun
   struct wire_out_header hdr;
   union { struct wire_init_out init; struct wire_open_out open; } arg;
   struct iovec edited[2];
-  if (count == 2 && iov[0].iov_len == sizeof hdr) {
+  if (count == 2 && iov[0].iov_len == sizeof hdr && edits_reply()) {
     memcpy(&hdr, iov[0].iov_base, sizeof hdr);
     if (hdr.unique == tl_unique && hdr.error == 0) {
       edited[1] = edit_reply(&iov[1], &arg);
