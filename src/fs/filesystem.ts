@@ -386,7 +386,7 @@ export class FileSystem {
   /** What lookups and stat see. */
   async getattr (path: string): Promise<Inode> {
     this.lastLookup = performance.now()
-    return await this.catchUpPassedWrites(await this.resolveSettled(path))
+    return await this.withPassedWrites(await this.resolveSettled(path))
   }
 
   /** The inode at path, a listed-only one settled first (src/sync/listed-settler.ts). */
@@ -418,7 +418,7 @@ export class FileSystem {
   }
 
   async fgetattr (fh: number): Promise<Inode> {
-    return await this.catchUpPassedWrites(await this.ns.get(this.handle(fh).ino))
+    return await this.withPassedWrites(await this.ns.get(this.handle(fh).ino))
   }
 
   private handle (fh: number): Handle {
@@ -468,11 +468,7 @@ export class FileSystem {
     return await this.createEntry(path, who, S_IFLNK | 0o777, { target, size: Buffer.byteLength(target) })
   }
 
-  async create (path: string, mode: number, who: Who): Promise<number> {
-    return (await this.createFile(path, mode, who)).fh
-  }
-
-  /** create(), with the new file's inode. */
+  /** create(2): a new file open for writing; its handle and its inode. */
   async createFile (path: string, mode: number, who: Who): Promise<{ fh: number, inode: Inode }> {
     const inode = await this.createEntry(path, who, S_IFREG | (mode & 0o7777))
     const fh = this.openHandle(inode, path)
@@ -544,10 +540,9 @@ export class FileSystem {
     this.ns.markDirty(inode)
   }
 
-  /** inode, with the size and mtime passthrough writers gave its content file. */
-  private async catchUpPassedWrites (inode: Inode): Promise<Inode> {
-    await this.takePassedWrites(inode)
-    return inode
+  /** inode, with what passthrough writers gave its content file (no await on stat's path without them). */
+  private withPassedWrites (inode: Inode): Inode | Promise<Inode> {
+    return this.passedWriters.has(inode.ino) ? this.takePassedWrites(inode).then(() => inode) : inode
   }
 
   /** What a passthrough writer handle may have written, taken; true if anything changed. */
@@ -697,8 +692,6 @@ export class FileSystem {
         process.emitWarning(`inode ${h.ino}: writes up to ${end} bytes are in its content file, but its size could not be updated: ${String(err)}`)
       })
     }
-    // A capacity configured since: growing writes must reserve room again, through write().
-    if (this.space?.capacity !== undefined) this.stopDirectWrites(fh, h)
   }
 
   /**

@@ -37,7 +37,7 @@ async function tmp (t: Tap.Test): Promise<string> {
 }
 
 const write = async (fsys: FileSystem, p: string, bytes: number, fill = 0x61): Promise<void> => {
-  const fh = await fsys.create(p, 0o644, ROOT)
+  const fh = (await fsys.createFile(p, 0o644, ROOT)).fh
   await fsys.write(fh, Buffer.alloc(bytes, fill), 0)
   await fsys.release(fh)
 }
@@ -77,7 +77,7 @@ t.test('local bytes follow writes, truncates, links, unlinks, releases, loads an
   const { fsys, ns } = o
   t.equal(ns.localBytes(), 0)
 
-  const fh = await fsys.create('/a', 0o644, ROOT)
+  const fh = (await fsys.createFile('/a', 0o644, ROOT)).fh
   await fsys.write(fh, Buffer.alloc(1000, 1), 0)
   t.equal(ns.localBytes(), 1000, 'an unsaved write counts at once')
   await fsys.write(fh, Buffer.alloc(500, 2), 200)
@@ -93,7 +93,7 @@ t.test('local bytes follow writes, truncates, links, unlinks, releases, loads an
   await fsys.unlink('/b')
   t.equal(ns.localBytes(), 0, 'last name gone')
 
-  const open1 = await fsys.create('/c', 0o644, ROOT)
+  const open1 = (await fsys.createFile('/c', 0o644, ROOT)).fh
   await fsys.write(open1, Buffer.alloc(5000), 0)
   await fsys.flush(open1)
   await fsys.unlink('/c')
@@ -201,7 +201,7 @@ t.test('a write that finds no room fails with ENOSPC and damages nothing', async
   const cache = new Cache(fsys.cacheHost(), limits(64 * 1024), { log, waitMs: 0 })
   fsys.attachSpace(cache)
   await write(fsys, '/a', 40 * 1024, 0x41)
-  const fh = await fsys.create('/b', 0o644, ROOT)
+  const fh = (await fsys.createFile('/b', 0o644, ROOT)).fh
   await fsys.write(fh, Buffer.alloc(20 * 1024, 0x42), 0)
   await t.rejects(fsys.write(fh, Buffer.alloc(8 * 1024, 0x43), 20 * 1024), { code: 'ENOSPC' }, 'beyond the capacity')
   t.equal(await fsys.write(fh, Buffer.alloc(1024, 0x44), 0), 1024, 'overwriting within the file still works')

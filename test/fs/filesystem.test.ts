@@ -32,7 +32,7 @@ const text = async (fsys: FileSystem, p: string): Promise<string> => {
 }
 
 const write = async (fsys: FileSystem, p: string, data: string): Promise<void> => {
-  const fh = await fsys.create(p, 0o644, ROOT)
+  const fh = (await fsys.createFile(p, 0o644, ROOT)).fh
   await fsys.write(fh, Buffer.from(data), 0)
   await fsys.flush(fh)
   await fsys.release(fh)

@@ -30,7 +30,7 @@ async function tmp (t: Tap.Test): Promise<string> {
 }
 
 const write = async (fsys: FileSystem, p: string, data: string, create = true): Promise<void> => {
-  const fh = create ? await fsys.create(p, 0o644, ROOT) : await fsys.open(p)
+  const fh = create ? (await fsys.createFile(p, 0o644, ROOT)).fh : await fsys.open(p)
   await fsys.write(fh, Buffer.from(data), 0)
   await fsys.release(fh, p)
 }
