@@ -1,6 +1,7 @@
 /**
  * The S3 writes export makes: objects with FSx POSIX metadata (posix-metadata.ts), from a local
- * content file (multipart through @aws-sdk/lib-storage above one part), from a string (symlink
+ * content file (multipart through @aws-sdk/lib-storage above one part; a small one in one request
+ * signed past the SDK's middleware: small-put.ts), from a string (symlink
  * targets, directory markers), by server-side copy with replaced metadata (chmod/chown, renames of
  * released files), and deletions. Encryption is the target's (transfers.ts derives it from the
  * bucket table's `sse` setting; none leaves it to the bucket's default encryption).
@@ -11,9 +12,12 @@
 import fs from 'node:fs'
 import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
+import { putSmall } from './small-put'
 
 const MIN_PART = 8 << 20
 const SYNC_READ_MAX = 256 << 10
+/** Bodies up to this size are sent by putSmall: its saving is per request, not per byte. */
+const SMALL_PUT_MAX = 1 << 20
 const MAX_PARTS = 10_000
 /** Largest object S3 accepts. */
 export const MAX_OBJECT_SIZE = 5 * 2 ** 40
@@ -37,8 +41,7 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
     // left the request waiting for the rest for ever. The changed file stays dirty and is exported
     // again (exporter.ts markExported).
     const body = size === 0 ? Buffer.alloc(0) : (await readSmall(file, size)).subarray(0, size)
-    const out = await t.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: body.length }), { abortSignal: signal })
-    return { etag: out.ETag ?? '' }
+    return await putBuffer(t, key, body, metadata, signal)
   }
   const upload = new Upload({
     client: t.client,
@@ -62,8 +65,24 @@ async function readSmall (file: string, size: number): Promise<Buffer> {
 }
 
 export async function putText (t: Target, key: string, body: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
-  const out = await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), Metadata: metadata, ...t.encryption }), { abortSignal: signal })
+  return await putBuffer(t, key, Buffer.from(body), metadata, signal)
+}
+
+/** One PutObject: small bodies past the SDK's stack first (small-put.ts), the SDK when that fails. */
+async function putBuffer (t: Target, key: string, body: Buffer, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
+  if (body.length <= SMALL_PUT_MAX) {
+    const etag = await putSmall({ client: t.client, bucket: t.bucket, key, body, metadata, headers: encryptionHeaders(t.encryption) }, signal)
+    if (etag !== undefined) return { etag }
+  }
+  const out = await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentLength: body.length, Metadata: metadata, ...t.encryption }), { abortSignal: signal })
   return { etag: out.ETag ?? '' }
+}
+
+function encryptionHeaders (e: Encryption = {}): Record<string, string> {
+  const headers: Record<string, string> = {}
+  if (e.ServerSideEncryption !== undefined) headers['x-amz-server-side-encryption'] = e.ServerSideEncryption
+  if (e.SSEKMSKeyId !== undefined) headers['x-amz-server-side-encryption-aws-kms-key-id'] = e.SSEKMSKeyId
+  return headers
 }
 
 /** Server-side copy (same bucket) with the given metadata instead of the source's. */

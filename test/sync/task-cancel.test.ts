@@ -39,7 +39,7 @@ t.test('cancel and restart', async (t) => {
   t.teardown(() => proxy.close())
   let next = 0
   await Promise.all(Array.from({ length: 32 }, async () => {
-    for (let i = next++; i < OBJECTS; i = next++) await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: `c/f${String(i).padStart(5, '0')}/`, Body: '' }))
+    for (let i = next++; i < OBJECTS; i = next++) await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: `c/f${String(i).padStart(5, '0')}/`, Body: '', ContentLength: 0 }))
   }))
 
   async function linkedFs (): Promise<{ tfs: TestFs, id: string }> {
