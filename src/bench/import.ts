@@ -206,13 +206,15 @@ export async function importBenchmarks (o: ImportBenchOptions): Promise<void> {
       info.populateBig = await s.s3.tool({ op: 'putbig', key: bigKey('cold', 0), mib: bigMib, copies: bigCopies() })
     }
 
-    let rawList: { objects: number, seconds: number } | undefined
+    let rawList: { objects: number, seconds: number, serverCpu: number } | undefined
     let listHead: { objects: number, seconds: number, listWait: number } | undefined
     if (only.has('import')) {
       // Twice, best kept: the first also warms the server's caches for whoever lists next.
       for (let i = 0; i < 2; i++) {
         log(`raw ListObjectsV2 of ${MANY} (${i + 1}/2)`)
-        const r = await s.s3.tool<{ objects: number, seconds: number }>({ op: 'list', prefix: MANY })
+        const cpu0 = await s.s3.cpuSeconds()
+        const listed = await s.s3.tool<{ objects: number, seconds: number }>({ op: 'list', prefix: MANY })
+        const r = { ...listed, serverCpu: await s.s3.cpuSeconds() - cpu0 }
         if (r.objects !== objects) throw new Error(`listed ${r.objects} objects, wrote ${objects}`)
         if (rawList === undefined || r.seconds < rawList.seconds) rawList = r
       }
@@ -270,7 +272,7 @@ interface ManyPlan {
   objects: number
   dirs: number
   perDir: number
-  rawList?: { objects: number, seconds: number }
+  rawList?: { objects: number, seconds: number, serverCpu: number }
   listHead?: { objects: number, seconds: number, listWait: number }
   info: Record<string, unknown>
 }
@@ -301,7 +303,7 @@ async function importAndList (o: ImportBenchOptions, s: Session, p: ManyPlan): P
     const how = `${s.mode === 'task' ? 'import task' : 'automatic import'} into /many`
     const perObject = (seconds: number): string => `${(seconds * 1000 / p.objects).toFixed(2)} ms`
     report.rate(p.sImport, how, 'obj/s', rate, p.rawList.objects / p.rawList.seconds, GOAL_IMPORT_RATIO,
-      `${imported.seconds.toFixed(1)} s; CPU per object: daemon ${perObject(cpu.daemon)}, S3 server ${perObject(cpu.server)}`)
+      `${imported.seconds.toFixed(1)} s; CPU per object: daemon ${perObject(cpu.daemon)}, S3 server ${perObject(cpu.server)} (${perObject(p.rawList.serverCpu)} for the raw LIST)`)
     report.absolute(p.sImport, 'daemon peak RSS, start + import (VmHWM)', 'MB', after.hwmKiB * 1024 / MB, GOAL_RSS_MB, false,
       `RSS ${(before.rssKiB * 1024 / MB).toFixed(0)} MB before the import, ${(after.rssKiB * 1024 / MB).toFixed(0)} MB after`)
     report.rate(p.sImportSdk, `${how}, against the SDK`, 'obj/s', rate, p.listHead.objects / p.listHead.seconds, undefined,
