@@ -3,7 +3,8 @@
  * behind a recording proxy: one request per object, validly signed (checked here: s3rver does not
  * check V4 signatures), with the headers the SDK sends for the same PutObject (checksum included
  * when the client's checksums are WHEN_SUPPORTED), keys that need encoding, and every failure
- * handed back to the SDK (uploads.ts), whose errors the exporter knows.
+ * handed back to the SDK (uploads.ts), whose errors the exporter knows, and which then has the
+ * bucket's PUTs for a while.
  */
 import type http from 'node:http'
 import t from 'tap'
@@ -11,7 +12,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { startS3 } from '../fixtures/harness'
 import { parseAmzDate, parseSigV4, verifySigV4 } from '../../src/api/sigv4'
-import { putSmall } from '../../src/repo/small-put'
+import { putSmall, type SmallPut } from '../../src/repo/small-put'
 import { putText } from '../../src/repo/uploads'
 
 const BUCKET = 'smallput'
@@ -72,30 +73,43 @@ for (const checksums of ['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const) {
   })
 }
 
-t.test('a failure is left to the SDK, whose error the exporter classifies', async (t) => {
+t.test('a failure is left to the SDK, whose error the exporter classifies; the bucket then goes to the SDK for a while', async (t) => {
   const s3 = await startS3(t, [BUCKET])
   const proxy = await startFaultProxy(t, s3.port)
-  const c = client(proxy.endpoint, 'WHEN_REQUIRED')
-  t.teardown(() => c.destroy())
-  const put = { client: c, bucket: BUCKET, key: 'k', body: Buffer.from('x'), metadata: {}, headers: {} }
+  const fresh = (): S3Client => {
+    const c = client(proxy.endpoint, 'WHEN_REQUIRED')
+    t.teardown(() => c.destroy())
+    return c
+  }
+  const put = (c: S3Client): SmallPut => ({ client: c, bucket: BUCKET, key: 'k', body: Buffer.from('x'), metadata: {}, headers: {} })
+  /** Whether the last request the proxy saw was the SDK's own (it numbers its invocations). */
+  const bySdk = (): boolean => proxy.requests[proxy.requests.length - 1].headers['amz-sdk-invocation-id'] !== undefined
 
   proxy.mode = 'deny'
-  t.equal(await putSmall(put), undefined, 'a denial: no answer of its own')
+  const c = fresh()
+  t.equal(await putSmall(put(c)), undefined, 'a denial: no answer of its own')
+  let before = proxy.requests.length
   const err = await putText({ client: c, bucket: BUCKET }, 'k', 'x', {}).then(() => undefined, (e: unknown) => e)
   t.match(err, { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }, 'the SDK answers AccessDenied, HTTP 403')
-
-  proxy.mode = 'drop'
-  t.equal(await putSmall(put), undefined, 'a dropped connection: no answer of its own')
+  t.equal(proxy.requests.length - before, 1, 'after a failure, a PUT is the SDK\'s alone: the server is not asked twice')
 
   proxy.mode = 'pass'
-  const missing = await putText({ client: c, bucket: 'nosuchbucket' }, 'k', 'x', {}).then(() => undefined, (e: unknown) => e)
-  t.match(missing, { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }, 'a missing bucket: NoSuchBucket, HTTP 404')
+  before = proxy.requests.length
   const written = await putText({ client: c, bucket: BUCKET }, 'k', 'after', {})
   t.equal(written.etag, (await c.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'k' }))).ETag, 'once S3 answers again, the PUT goes through')
+  t.ok(bySdk(), 'through the SDK while the bucket is set aside')
+  const other = fresh()
+  await putText({ client: other, bucket: BUCKET }, 'k2', 'x', {})
+  t.notOk(bySdk(), 'a bucket (client) that saw no failure sends its own')
+  const missing = await putText({ client: fresh(), bucket: 'nosuchbucket' }, 'k', 'x', {}).then(() => undefined, (e: unknown) => e)
+  t.match(missing, { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }, 'a missing bucket: NoSuchBucket, HTTP 404')
+
+  proxy.mode = 'drop'
+  t.equal(await putSmall(put(fresh())), undefined, 'a dropped connection: no answer of its own')
 
   const abort = new AbortController()
   proxy.mode = 'hang'
-  const hung = putSmall(put, abort.signal)
+  const hung = putSmall(put(fresh()), abort.signal)
   setTimeout(() => abort.abort(), 200)
   await t.rejects(hung, 'an aborted PUT fails (it is not handed to the SDK)')
 })
