@@ -28,7 +28,7 @@ import { RefCounts } from '../util/ref-counts'
 import { Store, type Op } from '../store/db'
 import {
   META_NEXT_INO, META_SYNCED, META_LOCAL_BYTES, META_LOCAL_SCAN, inodeKey, direntKey, xattrKey, orphanKey, localKey,
-  direntRange, xattrRange, orphanRange, localRange, inodeRange, listedKey, listedRange, childName, orphanIno, keyIno
+  direntRange, xattrRange, orphanRange, localRange, inodeRange, listedKey, listedRange, childName, direntParent, orphanIno, keyIno
 } from '../store/keys'
 import { Mutex } from '../util/mutex'
 import { Lru } from '../util/lru'
@@ -37,6 +37,7 @@ import {
   type Inode, type InodeRecord, type DirentRecord, encodeInode, decodeInode, localBytes, isDir, S_IFMT, S_IFDIR, ROOT_INO
 } from './inode'
 import { nowNs } from './clock'
+import { KnownDirs } from './known-dirs'
 
 export const NAME_MAX = 255
 
@@ -54,6 +55,7 @@ export class Namespace {
   private readonly lock = new Mutex()
   private readonly inodes: Lru<number, Inode>
   private readonly dirents: Lru<string, DirentRecord>
+  private readonly known = new KnownDirs()
   /** Open-file reference counts: pinned inodes are never evicted. */
   private readonly pins = new RefCounts<number>()
   private readonly dirty = new Set<number>()
@@ -125,6 +127,7 @@ export class Namespace {
     const key = direntKey(parent, name)
     const cached = this.dirents.get(key)
     if (cached !== undefined) return cached
+    if (!this.known.mayHave(parent, name)) return undefined
     const generation = this.generation
     const dirent = await this.store.get<DirentRecord>(key)
     if (dirent !== undefined && generation === this.generation) this.dirents.set(key, dirent)
@@ -254,7 +257,10 @@ export class Namespace {
         if (this.isOpen(ino)) { this.dirty.add(ino); this.uncounted.add(ino) } else this.inodes.delete(ino)
       }
       for (const ino of tx.deletedInodes.keys()) this.inodes.delete(ino)
-      for (const key of tx.dirents.keys()) this.dirents.delete(key)
+      for (const key of tx.dirents.keys()) {
+        this.dirents.delete(key)
+        this.known.forget(direntParent(key))
+      }
       this.reportDirs(tx, false) // what was answered from the changed objects meanwhile
       throw err
     }
@@ -268,9 +274,13 @@ export class Namespace {
       if (!cold || this.inodes.peek(inode.ino) !== undefined) this.inodes.set(inode.ino, inode)
     }
     for (const ino of tx.deletedInodes.keys()) { this.inodes.delete(ino); this.dirty.delete(ino); this.uncounted.delete(ino) }
+    for (const ino of tx.madeDirs) this.known.made(ino)
+    for (const ino of tx.deletedDirs) this.known.forget(ino)
     for (const [key, dirent] of tx.dirents) {
       if (dirent === null) this.dirents.delete(key)
       else if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
+      if (dirent === null) this.known.unlinked(direntParent(key), childName(key))
+      else this.known.linked(direntParent(key), childName(key))
     }
     this.reportDirs(tx, true)
   }
@@ -412,6 +422,8 @@ export class Transaction {
   readonly deletedInodes = new Map<number, number>()
   /** Those of them that were directories. */
   readonly deletedDirs: number[] = []
+  /** Directories this transaction makes. */
+  readonly madeDirs: number[] = []
   readonly dirents = new Map<string, DirentRecord | null>()
   readonly extra: Op[] = []
   readonly afterCommitted: Array<() => void> = []
@@ -424,6 +436,7 @@ export class Transaction {
     const inode: Inode = { ino: this.ns.allocateIno(), atimeNs: t, mtimeNs: t, ctimeNs: t, ...fields }
     this.allocated = true
     this.inodes.set(inode.ino, inode)
+    if (isDir(inode)) this.madeDirs.push(inode.ino)
     return inode
   }
 

@@ -97,6 +97,11 @@ export const exportQueueRange: Range = { gt: 'expq:', lt: 'expq;' }
 /** Paths are mount-relative and begin with '/'. */
 export const exportPathKey = (path: string): string => `expp:${path}`
 
+/** The directory of a key built by direntKey (its fixed-width hex after `dirent:`). */
+export function direntParent (key: string): number {
+  return parseInt(key.slice('dirent:'.length, 'dirent:'.length + 16), 16)
+}
+
 /** The name part of a key built by direntKey or xattrKey. */
 export function childName(key: string): string {
   return key.slice(key.indexOf('/') + 1)

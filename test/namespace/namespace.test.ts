@@ -85,3 +85,53 @@ t.test('commits report the directories they changed or deleted', async (t) => {
   })
   t.same(reported.splice(0), [{ written: [ROOT_INO], gone: [sub.ino] }], 'rmdir: the parent as written, the directory gone')
 })
+
+t.test('a directory made since the start answers for its absent names without reading the database, and stays right', async (t) => {
+  const { store, ns } = await openNamespace(t)
+  let reads = 0
+  const get = store.get.bind(store)
+  store.get = async (key) => { reads++; return await get(key) }
+  const batch = store.batch.bind(store)
+  let failNext = false
+  store.batch = async (ops, opts) => {
+    if (failNext) { failNext = false; throw new Error('injected: the disk is full') }
+    await batch(ops, opts)
+  }
+  const file = { mode: S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, size: 0, rdev: 0 }
+  const mkdir = async (name: string): Promise<number> => await ns.mutate(async (tx) => {
+    const d = tx.newInode({ mode: S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, size: 0, rdev: 0 })
+    tx.link(ROOT_INO, name, d)
+    return d.ino
+  })
+  const d = await mkdir('d')
+
+  reads = 0
+  t.equal(await ns.lookup(d, 'x'), undefined, 'an absent name')
+  t.equal(reads, 0, 'answered without a database read')
+  const x = await ns.mutate(async (tx) => { const f = tx.newInode(file); tx.link(d, 'x', f); return f })
+  t.equal((await ns.lookup(d, 'x'))?.ino, x.ino, 'a name just linked is found')
+  await ns.mutate(async (tx) => { tx.unlink(d, 'x'); tx.link(ROOT_INO, 'x', x) })
+  t.equal(await ns.lookup(d, 'x'), undefined, 'renamed away: gone from the directory')
+  t.equal((await ns.lookup(ROOT_INO, 'x'))?.ino, x.ino, 'and found where it went')
+  await ns.mutate(async (tx) => { tx.unlink(ROOT_INO, 'x'); tx.link(d, 'x', x) })
+  t.equal((await ns.lookup(d, 'x'))?.ino, x.ino, 'renamed back: found again')
+
+  failNext = true
+  await t.rejects(ns.mutate(async (tx) => { tx.link(d, 'y', tx.newInode(file)) }), /disk is full/)
+  reads = 0
+  t.equal(await ns.lookup(d, 'y'), undefined, 'a name whose commit failed is not there')
+  t.ok(reads > 0, 'after a failed commit the directory asks the database again')
+
+  failNext = true
+  await t.rejects(mkdir('e'), /disk is full/)
+  t.equal(await ns.lookup(ROOT_INO, 'e'), undefined, 'a directory whose making failed does not exist')
+
+  // Many names: memory stays bounded (older directories are forgotten), answers stay right.
+  const big = await mkdir('big')
+  for (let i = 0; i < 25_000; i += 1000) {
+    await ns.mutate(async (tx) => { for (let j = i; j < i + 1000; j++) tx.link(big, `f${j}`, tx.newInode(file)) }, { cold: true })
+  }
+  t.equal((await ns.lookup(d, 'x'))?.ino, x.ino, 'a forgotten directory\'s names are read from the database')
+  t.ok((await ns.lookup(big, 'f24999')) !== undefined, 'as are those of a directory grown past the bound')
+  t.equal(await ns.lookup(big, 'f25000'), undefined)
+})

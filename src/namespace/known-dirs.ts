@@ -1,0 +1,53 @@
+/**
+ * Directories whose every name is known in memory: those made since the daemon started (empty
+ * then), kept up to date by every namespace commit, the only writer of directory entries. A
+ * lookup of a name such a directory lacks needs no database read: the kernel looks up every new
+ * name before it creates it, and that read was a fifth of a small file's create-write-close.
+ *
+ * Bounded: at most `maxNames` names in all; the directory that went longest without a new name
+ * is forgotten first (its lookups read the database again, as for any other directory).
+ */
+export class KnownDirs {
+  /** In order of their last new name, oldest first. */
+  private readonly dirs = new Map<number, Set<string>>()
+  private names = 0
+
+  constructor (private readonly maxNames = 20_000) {}
+
+  /** false: the directory certainly has no such name; true: it has, or it is not known here. */
+  mayHave (dir: number, name: string): boolean {
+    const names = this.dirs.get(dir)
+    return names === undefined || names.has(name)
+  }
+
+  /** A directory just made: empty. */
+  made (dir: number): void {
+    this.forget(dir)
+    this.dirs.set(dir, new Set())
+  }
+
+  linked (dir: number, name: string): void {
+    const names = this.dirs.get(dir)
+    if (names === undefined || names.has(name)) return
+    names.add(name)
+    this.names++
+    this.dirs.delete(dir) // to the young end
+    this.dirs.set(dir, names)
+    for (const [oldest] of this.dirs) {
+      if (this.names <= this.maxNames) break
+      this.forget(oldest)
+    }
+  }
+
+  unlinked (dir: number, name: string): void {
+    if (this.dirs.get(dir)?.delete(name) === true) this.names--
+  }
+
+  /** Its names are not known any more (the directory is gone, or a commit of its names failed). */
+  forget (dir: number): void {
+    const names = this.dirs.get(dir)
+    if (names === undefined) return
+    this.names -= names.size
+    this.dirs.delete(dir)
+  }
+}
