@@ -10,6 +10,7 @@
 export class KnownDirs {
   /** In order of their last new name, oldest first. */
   private readonly dirs = new Map<number, Set<string>>()
+  private youngest?: number
   private names = 0
 
   constructor (private readonly maxNames = 20_000) {}
@@ -24,6 +25,7 @@ export class KnownDirs {
   made (dir: number): void {
     this.forget(dir)
     this.dirs.set(dir, new Set())
+    this.youngest = dir
   }
 
   linked (dir: number, name: string): void {
@@ -31,8 +33,11 @@ export class KnownDirs {
     if (names === undefined || names.has(name)) return
     names.add(name)
     this.names++
-    this.dirs.delete(dir) // to the young end
-    this.dirs.set(dir, names)
+    if (this.youngest !== dir) { // to the young end (a Map keeps insertion order)
+      this.dirs.delete(dir)
+      this.dirs.set(dir, names)
+      this.youngest = dir
+    }
     for (const [oldest] of this.dirs) {
       if (this.names <= this.maxNames) break
       this.forget(oldest)
@@ -49,5 +54,6 @@ export class KnownDirs {
     if (names === undefined) return
     this.names -= names.size
     this.dirs.delete(dir)
+    if (this.youngest === dir) this.youngest = undefined
   }
 }
