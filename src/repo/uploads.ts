@@ -34,7 +34,6 @@ export function partSizeFor (size: number): number {
 /** Uploads `size` bytes of a local file; multipart (parallel parts) above one part. */
 export async function putFile (t: Target, key: string, file: string, size: number, metadata: Record<string, string>, signal?: AbortSignal): Promise<Written> {
   const partSize = partSizeFor(size)
-  const common = { Bucket: t.bucket, Key: key, Metadata: metadata, ...t.encryption }
   if (size <= partSize) {
     // The file may have been truncated since `size` was read (a writer opened it with O_TRUNC):
     // what it holds is sent, as the multipart path does. Announcing `size` bytes and sending fewer
@@ -45,7 +44,7 @@ export async function putFile (t: Target, key: string, file: string, size: numbe
   }
   const upload = new Upload({
     client: t.client,
-    params: { ...common, Body: fs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) },
+    params: { Bucket: t.bucket, Key: key, Metadata: metadata, ...t.encryption, Body: fs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: 1 << 20 }) },
     partSize,
     queueSize: 4,
     leavePartsOnError: false
