@@ -381,7 +381,7 @@ async function coldRead (o: ImportBenchOptions, s: Session, p: ColdPlan): Promis
       Object.entries({ daemon: c.daemon, 'S3 server': c.server, 'SDK client': c.tool, dd: c.dd })
         .filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${(v as number).toFixed(1)}`).join(', ') + ' CPU-s'
     interface Side { seconds: number, cpu: string }
-    const best = (a: Side | undefined, b: Side): Side => a === undefined || b.seconds < a.seconds ? b : a
+    const best = <T extends Side>(a: T | undefined, b: T): T => a === undefined || b.seconds < a.seconds ? b : a
     let raw: (Side & { firstByte: number }) | undefined
     let toFile: Side | undefined
     let dd: Side | undefined
@@ -390,8 +390,7 @@ async function coldRead (o: ImportBenchOptions, s: Session, p: ColdPlan): Promis
       let c0 = await cpuNow()
       const r = await s.s3.tool<{ bytes: number, seconds: number, firstByte: number, cpuSeconds: number }>({ op: 'get', key: bigKey('cold', 0) })
       if (r.bytes !== bytes) throw new Error(`raw GET returned ${r.bytes} bytes, expected ${bytes}`)
-      const rawRun = { seconds: r.seconds, firstByte: r.firstByte, cpu: cpuText({ server: (await cpuNow()).server - c0.server, tool: r.cpuSeconds }) }
-      raw = raw === undefined || rawRun.seconds < raw.seconds ? rawRun : raw
+      raw = best(raw, { seconds: r.seconds, firstByte: r.firstByte, cpu: cpuText({ server: (await cpuNow()).server - c0.server, tool: r.cpuSeconds }) })
       log(`${p.sCold}: GetObject into a local file (${i + 1}/${REPEAT})`)
       c0 = await cpuNow()
       const f = await s.s3.tool<{ bytes: number, seconds: number, cpuSeconds: number }>({ op: 'get', key: bigKey('cold', 0), toFile: path.join(o.root, 'get-to-file.bin') })
