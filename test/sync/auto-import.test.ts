@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { PutObjectCommand, DeleteObjectCommand, DeleteBucketCommand, CreateBucketCommand } from '@aws-sdk/client-s3'
 import { startFs, startS3, type TestFs } from '../fixtures/harness'
 import { aws } from '../fixtures/aws'
-import { until } from '../fixtures/until'
+import { until, untilEqual } from '../fixtures/until'
 import { s3Client } from '../fixtures/s3'
 
 const BUCKET = 'auto-import'
@@ -49,7 +49,7 @@ t.test('NEW, CHANGED, DELETED: objects appear, change and disappear; content loa
   t.match((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state linked/data/big.bin')).stdout, /\(0x00000009\) exists archived/, 'loaded: exists archived')
 
   await put('p/notes.txt', 'changed in S3, longer\n', { 'file-permissions': '0100600' })
-  await until('the change is imported', async () => (await tfs.sh('cat linked/notes.txt')).stdout === 'changed in S3, longer\n')
+  await untilEqual('the change is imported', async () => (await tfs.sh('cat linked/notes.txt')).stdout, 'changed in S3, longer\n')
   t.equal((await tfs.sh('stat -c "%a %u" linked/notes.txt')).stdout.trim(), '600 1000', 'mode from the new metadata; the owner it no longer carries is kept')
 
   await tfs.sh('echo local > linked/local-only.txt')
@@ -63,7 +63,7 @@ t.test('NEW, CHANGED, DELETED: objects appear, change and disappear; content loa
 t.test('local changes not yet exported are kept over a change in S3', async (t) => {
   const { tfs, put } = await setup(t, 'NEW,CHANGED,DELETED')
   await put('p/f.txt', 'v1\n')
-  await until('imported', async () => (await tfs.sh('cat linked/f.txt')).stdout === 'v1\n')
+  await untilEqual('imported', async () => (await tfs.sh('cat linked/f.txt')).stdout, 'v1\n')
   t.equal((await tfs.sh('echo mine >> linked/f.txt')).code, 0)
   t.match((await tfs.sh('getfattr --only-values -n user.s3link.hsm_state linked/f.txt')).stdout, /exists dirty archived/)
   await put('p/f.txt', 'v2 from S3\n')

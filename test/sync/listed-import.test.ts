@@ -17,7 +17,7 @@ import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-s
 import { startFs, startS3 } from '../fixtures/harness'
 import { startFaultProxy } from '../fixtures/fault-proxy'
 import { s3Client } from '../fixtures/s3'
-import { until } from '../fixtures/until'
+import { until, untilEqual } from '../fixtures/until'
 
 const BUCKET = 'listed'
 const META = { 'file-permissions': '0100640', 'file-owner': '1234', 'file-group': '5678', 'file-mtime': '1595002920000000000ns' }
@@ -137,7 +137,7 @@ t.test('listed-only entries', async (t) => {
     proxy.mode = 'error'
     const made = await tfs.cli(['dra', 'create', '/w', `s3://${BUCKET}/w/`, '--import', 'NEW,CHANGED,DELETED', '--wait'])
     t.equal(made.code, 0, made.stderr)
-    await until('the automatic import made w/a.txt', async () => (await tfs.sh('ls w')).stdout === 'a.txt\n')
+    await untilEqual('the automatic import made w/a.txt', async () => (await tfs.sh('ls w')).stdout, 'a.txt\n')
     t.match(await stat('w/a.txt'), /Input\/output error/)
     proxy.mode = 'pass'
     t.equal(await stat('w/a.txt'), '640 1234 5678 1595002920 2 regular file')
