@@ -27,6 +27,12 @@ export class ImportQueue {
   private window: Slot[] = []
   private nextSeq: number
   private stored: number
+  /** The highest sequence number taken into the window (or known to be absent): loads go past it. */
+  private loadedUpTo = 0
+  /** The first sequence number of each delivery whose batch is being written. */
+  private readonly writing = new Set<number>()
+  /** The load running now: one at a time, each after the one before. */
+  private loading: Promise<void> = Promise.resolve()
   private readonly busyKeys = new Set<string>()
   private readonly inFlight = new Set<Promise<void>>()
   private backoffMs = 0
@@ -56,7 +62,13 @@ export class ImportQueue {
     if (changes.length === 0) return
     const now = Date.now()
     const entries = changes.map((change) => ({ seq: this.nextSeq++, change, receivedAt: now }))
-    await this.store.batch(entries.map((e) => ({ type: 'put' as const, key: importQueueKey(e.seq), value: e })), { sync: true })
+    const first = entries[0].seq
+    this.writing.add(first)
+    try {
+      await this.store.batch(entries.map((e) => ({ type: 'put' as const, key: importQueueKey(e.seq), value: e })), { sync: true })
+    } finally {
+      this.writing.delete(first)
+    }
     this.stored += entries.length
     this.kick()
   }
@@ -89,17 +101,25 @@ export class ImportQueue {
 
   private kick (): void {
     if (this.stopped) return
-    void this.fill().then(() => this.pump(), () => undefined)
+    const load = this.loading.then(async () => await this.fill())
+    this.loading = load.catch(() => undefined)
+    void load.then(() => this.pump(), () => undefined)
   }
 
-  /** Loads the next part of the queue from the database when the window runs low. */
+  /**
+   * Loads the next part of the queue from the database when the window runs low. Only what lies
+   * past everything loaded before, and only up to where every earlier delivery is written: a load
+   * must neither take a change a second time (it may have been applied and removed meanwhile) nor
+   * pass over one whose batch lands after a later delivery's.
+   */
   private async fill (): Promise<void> {
-    if (this.window.length >= WINDOW / 2 || this.window.length >= this.stored) return
-    const after = this.window.at(-1)?.seq ?? 0
+    const upTo = this.writing.size === 0 ? this.nextSeq - 1 : Math.min(...this.writing) - 1
+    const room = WINDOW - this.window.length
+    if (this.window.length >= WINDOW / 2 || this.loadedUpTo >= upTo) return
     const loaded: Slot[] = []
-    for await (const [, q] of this.store.entries<QueuedChange>({ gt: importQueueKey(after), lt: importQueueRange.lt, limit: WINDOW - this.window.length })) loaded.push(q)
-    const known = new Set(this.window.map((q) => q.seq))
-    this.window.push(...loaded.filter((q) => !known.has(q.seq)))
+    for await (const [, q] of this.store.entries<QueuedChange>({ gt: importQueueKey(this.loadedUpTo), lt: importQueueKey(upTo + 1), limit: room })) loaded.push(q)
+    this.window.push(...loaded)
+    this.loadedUpTo = loaded.length === room ? loaded[loaded.length - 1].seq : upTo
   }
 
   private pump (): void {
@@ -129,7 +149,7 @@ export class ImportQueue {
     this.busyKeys.add(id)
     const done: Promise<void> = apply(q.change).then(async () => {
       await this.store.batch([{ type: 'del', key: importQueueKey(q.seq) }])
-      this.window.splice(this.window.indexOf(q), 1)
+      this.window.splice(this.window.indexOf(q), 1) // q is there: only its run takes it out
       this.stored--
       this.backoffMs = 0
     }, (err: unknown) => {
