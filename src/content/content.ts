@@ -27,7 +27,7 @@ interface OpenContent {
 
 export class ContentStore {
   private readonly open = new Map<number, OpenContent>()
-  /** Content files being emptied by a release: opening one waits until it is empty. */
+  /** Content files about to be emptied (their files are being marked released): acquire() waits. */
   private readonly emptying = new Map<number, Promise<void>>()
 
   private constructor (readonly dir: string) {}
@@ -45,13 +45,22 @@ export class ContentStore {
     return path.join(this.dir, hex.slice(-2), hex)
   }
 
-  /** Takes a reference on the inode's content file, creating it if needed. */
+  /**
+   * Takes a reference on the inode's content file, creating it if needed. While the file is being
+   * emptied (startEmptying), the descriptor comes only once it is empty, so no byte written
+   * through it is cut.
+   */
   acquire (ino: number): Promise<number> {
+    const fd = this.hold(ino)
+    const emptying = this.emptying.get(ino)
+    return emptying === undefined ? fd : emptying.then(async () => await fd)
+  }
+
+  /** acquire() without waiting for an emptying (the emptying's own). */
+  private hold (ino: number): Promise<number> {
     let entry = this.open.get(ino)
     if (entry === undefined) {
-      const open = (): Promise<number> => fsOpen(this.pathOf(ino), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
-      const emptied = this.emptying.get(ino)
-      entry = { fd: emptied === undefined ? open() : emptied.then(open), refs: 0 }
+      entry = { fd: fsOpen(this.pathOf(ino), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600), refs: 0 }
       this.open.set(ino, entry)
       entry.fd.catch(() => this.open.delete(ino))
     }
@@ -98,7 +107,7 @@ export class ContentStore {
       await fs.promises.truncate(this.pathOf(ino), 0).catch(ignoreMissing)
       return
     }
-    const fd = await this.acquire(ino)
+    const fd = await this.hold(ino)
     try {
       await fsFtruncate(fd, size)
     } finally {
@@ -108,17 +117,25 @@ export class ContentStore {
   }
 
   /**
-   * Empties the content file of a file just marked released. A load of it may start at once (a
-   * reader); its descriptor is opened only once the file is empty, so no byte it writes is cut.
+   * Empties the content file of a file being marked released, in two steps. This one goes just
+   * before the mark, in the same synchronous step: from the moment anyone can see the file released,
+   * a load of it may start, and its descriptor (acquire) must wait for the emptying, or the emptying
+   * would cut the bytes it loaded. The step returned goes after the mark is committed (`empty`
+   * true: the file is emptied) or failed (false: its bytes are still the file's, left as they are).
    */
-  async empty (ino: number): Promise<void> {
-    const done = this.truncate(ino, 0) // before the entry below: truncate may acquire() itself
-    const settled = done.catch(() => undefined)
-    this.emptying.set(ino, settled)
-    try {
-      await done
-    } finally {
-      if (this.emptying.get(ino) === settled) this.emptying.delete(ino)
+  startEmptying (ino: number): (empty: boolean) => Promise<void> {
+    let finished = (): void => undefined
+    const own = new Promise<void>((resolve) => { finished = resolve })
+    const before = this.emptying.get(ino)
+    const pending = before === undefined ? own : Promise.all([before, own]).then(() => undefined)
+    this.emptying.set(ino, pending)
+    return async (empty) => {
+      try {
+        if (empty) await this.truncate(ino, 0)
+      } finally {
+        finished()
+        if (this.emptying.get(ino) === pending) this.emptying.delete(ino)
+      }
     }
   }
 

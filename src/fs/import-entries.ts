@@ -59,27 +59,43 @@ const ROOT_OWNER = { uid: 0, gid: 0 }
 const NS_PER_MS = 1_000_000n
 
 /**
- * Applies items below the directory `rootIno` in one batch; returns one outcome per item. Inodes
- * whose content must be dropped are returned so the caller can do it after the batch.
+ * Applies items below the directory `rootIno` in one batch; returns one outcome per item. Files
+ * whose object changed lose their local content after the batch (withStaleContent).
  */
 export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[], policy = EVERYTHING): Promise<ImportOutcome[]> {
-  const dropped: number[] = []
-  const outcomes = await ns.mutate(async (tx) => {
+  return await withStaleContent(content, async (drop) => await ns.mutate(async (tx) => {
     await lookAhead(ns, tx, rootIno, items)
     const out: ImportOutcome[] = []
     for (const item of items) {
       try {
-        out.push(await applyOne(ns, tx, rootIno, item, dropped, policy))
+        out.push(await applyOne(ns, tx, rootIno, item, drop, policy))
       } catch (err) {
         if (!(err instanceof FsError)) throw err
         out.push({ error: err.code === 'ENOTDIR' || err.code === 'EEXIST' ? TYPE_MISMATCH : 'InternalError', message: err.message })
       }
     }
     return out
-  }, { cold: true })
-  // Stale content of files whose object changed (they are released now: the next read loads anew).
-  for (const ino of dropped) await content.truncate(ino, 0)
-  return outcomes
+  }, { cold: true }))
+}
+
+/** Marks a file's content stale (see takeContent); called in the same step as the mark. */
+type Drop = (ino: number) => void
+
+/**
+ * Runs a batch that may release files whose object changed, and empties their stale content once
+ * it committed (the next read loads anew). Loads started meanwhile wait for it (startEmptying).
+ */
+async function withStaleContent<T> (content: ContentStore, batch: (drop: Drop) => Promise<T>): Promise<T> {
+  const finishes = new Map<number, (empty: boolean) => Promise<void>>()
+  const drop: Drop = (ino) => { if (!finishes.has(ino)) finishes.set(ino, content.startEmptying(ino)) }
+  let committed = false
+  try {
+    const result = await batch(drop)
+    committed = true
+    return result
+  } finally {
+    for (const finish of finishes.values()) await finish(committed)
+  }
 }
 
 /**
@@ -126,7 +142,7 @@ async function lookupChild (ns: Namespace, tx: Transaction, dir: number, name: s
   return dirent === undefined ? undefined : await ns.get(dirent.ino)
 }
 
-async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, dropped: number[], policy: ImportPolicy): Promise<ImportOutcome> {
+async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: ImportItem, drop: Drop, policy: ImportPolicy): Promise<ImportOutcome> {
   let dir = await ns.get(rootIno)
   const names = item.components
   if (names.length === 0) {
@@ -160,12 +176,12 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
   }
   if (item.listed === true) {
     if (inode.listedOnly === undefined) return 'needs-metadata'
-    takeContent(inode, remote, dropped) // still listed-only: its metadata is read when it settles
+    takeContent(inode, remote, drop) // still listed-only: its metadata is read when it settles
     tx.putInode(inode)
     return 'updated'
   }
   if (inode.listedOnly !== undefined) {
-    await settle(ns, tx, inode, item, dropped)
+    await settle(ns, tx, inode, item, drop)
     return 'updated'
   }
   const changedContent = inode.remote?.etag !== remote.etag
@@ -175,17 +191,17 @@ async function applyOne (ns: Namespace, tx: Transaction, rootIno: number, item: 
   }
   const changedMeta = applyMetadata(tx, inode, item, changedContent)
   if (!changedContent) return changedMeta ? 'updated' : 'unchanged'
-  takeContent(inode, remote, dropped)
+  takeContent(inode, remote, drop)
   tx.putInode(inode)
   return 'updated'
 }
 
 /** The entry now stands for this object: a file's local content is stale (released, dropped). */
-function takeContent (inode: Inode, remote: RemoteRef, dropped: number[]): void {
+function takeContent (inode: Inode, remote: RemoteRef, drop: Drop): void {
   if (isReg(inode)) {
+    drop(inode.ino)
     inode.size = remote.size
     inode.hsm = IMPORTED_RELEASED
-    dropped.push(inode.ino)
   }
   inode.remote = { ...remote, perm: permissionsOf(inode) }
 }
@@ -195,11 +211,11 @@ function takeContent (inode: Inode, remote: RemoteRef, dropped: number[]): void 
  * (a symlink's object makes it a symlink), its metadata (the defaults stay where the object has
  * none) and, if the object changed since the listing, its size and ETag.
  */
-async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: ImportItem, dropped: number[]): Promise<void> {
+async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: ImportItem, drop: Drop): Promise<void> {
   const place = inode.listedOnly
-  if (item.remote !== undefined && item.remote.etag !== inode.remote?.etag) takeContent(inode, item.remote, dropped)
+  if (item.remote !== undefined && item.remote.etag !== inode.remote?.etag) takeContent(inode, item.remote, drop)
   if (item.type === 'symlink' && isReg(inode)) {
-    if ((inode.hsm ?? 0) !== IMPORTED_RELEASED) dropped.push(inode.ino) // restored as a file meanwhile
+    if ((inode.hsm ?? 0) !== IMPORTED_RELEASED) drop(inode.ino) // restored as a file meanwhile
     inode.mode = S_IFLNK | (inode.mode & 0o7777)
     inode.target = item.target ?? ''
     inode.size = Buffer.byteLength(inode.target)
@@ -218,18 +234,16 @@ async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: Impor
  * meanwhile. Content made stale is dropped after the batch.
  */
 export async function settleListed (ns: Namespace, content: ContentStore, ino: number, found: ImportItem | 'gone'): Promise<void> {
-  const dropped: number[] = []
-  await ns.mutate(async (tx) => {
+  await withStaleContent(content, async (drop) => await ns.mutate(async (tx) => {
     const inode = await ns.get(ino).catch(() => undefined)
     if (inode?.listedOnly === undefined) return
     if (found !== 'gone') {
-      await settle(ns, tx, inode, found, dropped)
+      await settle(ns, tx, inode, found, drop)
       return
     }
     if (isReg(inode)) inode.hsm = (inode.hsm ?? 0) | HS_LOST
     tx.settled(inode)
-  }, { cold: true }) // the background settles what no one looked up
-  for (const i of dropped) await content.truncate(i, 0)
+  }, { cold: true })) // the background settles what no one looked up
 }
 
 async function childDir (ns: Namespace, tx: Transaction, dir: Inode, name: string, mayCreate: boolean): Promise<Inode | undefined> {
