@@ -59,6 +59,14 @@ export class ExportQueue {
   private readonly newest = new Map<string, Slot>()
   private nextSeq: number
   private stored: number
+  /** The newest committed entry's sequence number (commits come in sequence order: the namespace's lock). */
+  private lastCommitted: number
+  /** Every committed entry up to this one is in the window, or done: the rest is in LevelDB only. */
+  private loadedUpTo = 0
+  /** Entries in LevelDB only that a coalescing replaced: a load running meanwhile may still find them. */
+  private readonly replacedBeyond = new Set<number>()
+  /** The load running now: one at a time, each after the one before. */
+  private loading: Promise<void> = Promise.resolve()
   private readonly running = new Map<string, Promise<void>>()
   private stopped = true
   private timer?: NodeJS.Timeout
@@ -75,6 +83,7 @@ export class ExportQueue {
     private readonly concurrency: number | (() => number)
   ) {
     this.nextSeq = last + 1
+    this.lastCommitted = last
     this.stored = count
   }
 
@@ -117,7 +126,7 @@ export class ExportQueue {
 
   /** Every stored entry is in the window (and `newest`): no need to ask LevelDB about a path. */
   private complete (): boolean {
-    return this.window.length === this.stored
+    return this.loadedUpTo >= this.lastCommitted
   }
 
   /** FileSystem.onChange: queues, inside the change's own transaction, what S3 must learn. */
@@ -176,12 +185,18 @@ export class ExportQueue {
       if (coalesced) {
         const i = this.window.findIndex((e) => e.seq === previous.seq)
         if (i >= 0) this.window.splice(i, 1)
+        else if (previous.seq > this.loadedUpTo) this.replacedBeyond.add(previous.seq)
         this.stored--
       }
       this.stored++
-      if (this.window.length < WINDOW) {
+      // Into the window only behind every earlier entry: the window is a prefix of the queue, and
+      // a load takes what lies past it (fill).
+      const inOrder = this.complete() && this.window.length < WINDOW
+      this.lastCommitted = entry.seq
+      if (inOrder) {
         this.window.push(entry)
         this.newest.set(path, entry)
+        this.loadedUpTo = entry.seq
       }
       this.kick()
     })
@@ -217,18 +232,30 @@ export class ExportQueue {
   /** Wakes the scheduler (e.g. when a DRA became AVAILABLE again). */
   kick (): void {
     if (this.stopped) return
-    void this.fill().then(() => this.schedule(), () => undefined)
+    const load = this.loading.then(async () => await this.fill())
+    this.loading = load.catch(() => undefined)
+    void load.then(() => this.schedule(), () => undefined)
   }
 
+  /**
+   * Loads the next part of the queue from LevelDB when the window runs low: what lies past
+   * everything loaded before, up to the newest committed entry, less entries replaced meanwhile.
+   */
   private async fill (): Promise<void> {
-    if (this.window.length >= WINDOW / 2 || this.window.length >= this.stored) return
-    const after = this.window.at(-1)?.seq ?? 0
-    const known = new Set(this.window.map((e) => e.seq))
-    for await (const [, e] of this.store.entries<ExportEntry>({ gt: exportQueueKey(after), lt: exportQueueRange.lt, limit: WINDOW - this.window.length })) {
-      if (known.has(e.seq)) continue
+    const upTo = this.lastCommitted
+    const room = WINDOW - this.window.length
+    if (this.window.length >= WINDOW / 2 || this.loadedUpTo >= upTo) return
+    let taken = 0
+    let last = this.loadedUpTo
+    for await (const [, e] of this.store.entries<ExportEntry>({ gt: exportQueueKey(this.loadedUpTo), lt: exportQueueKey(upTo + 1), limit: room })) {
+      taken++
+      last = e.seq
+      if (this.replacedBeyond.has(e.seq)) continue
       this.window.push(e)
       if ((this.newest.get(e.path)?.seq ?? 0) < e.seq) this.newest.set(e.path, e)
     }
+    this.loadedUpTo = taken === room ? last : upTo
+    for (const seq of this.replacedBeyond) if (seq <= this.loadedUpTo) this.replacedBeyond.delete(seq)
   }
 
   private schedule (): void {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { Store } from '../../src/store/db'
 import { Namespace } from '../../src/namespace/namespace'
 import { ExportQueue } from '../../src/sync/export-queue'
-import { until } from '../fixtures/until'
+import { until, untilEqual } from '../fixtures/until'
 
 t.test('the number of transfers at once follows the concurrency function', async (t) => {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
@@ -72,4 +72,32 @@ t.test('a newer change of a waiting path replaces its entry, inside the window a
   t.equal(queue.size, 10_012, 'coalesced in memory and beyond it')
   t.ok(await queue.isPending('/many/10009'), 'an entry beyond the window is pending')
   t.notOk(await queue.isPending('/many/10010'))
+})
+
+t.test('beyond the window: entries queued while it drains are all exported, each once', async (t) => {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
+  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const store = await Store.open(path.join(dir, 'db'))
+  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  const queue = await ExportQueue.open(store, ns, () => true)
+  t.teardown(async () => { await queue.stop(0); await store.close() })
+  const change = async (paths: string[]): Promise<void> => {
+    await ns.mutate(async (tx) => { for (const p of paths) await queue.onChange(tx, { kind: 'content', path: p }) })
+  }
+  const runs = new Map<string, number>()
+  queue.start(async (e) => {
+    runs.set(e.path, (runs.get(e.path) ?? 0) + 1)
+    return 'done'
+  })
+  // 10,000 fit in memory; the last 5 are in LevelDB only when the first exports finish.
+  const first = Array.from({ length: 10_005 }, (_, i) => `/first/${i}`)
+  await change(first)
+  await until('the first exports ran', async () => runs.size >= 100, 30_000, 5)
+  const later = Array.from({ length: 50 }, (_, i) => `/later/${i}`)
+  for (const p of later) await change([p]) // queued one by one while it drains
+  await change(['/first/10004']) // a newer change of an entry in LevelDB only
+  await untilEqual('the queue is empty', async () => queue.size, 0)
+  t.same([...first, ...later].filter((p) => runs.get(p) === undefined), [], 'every path exported')
+  t.same([...runs].filter(([p, n]) => n > 1 && p !== '/first/10004'), [], 'none twice (but the one changed again)')
+  t.ok(await queue.isPending('/first/0') === false)
 })
