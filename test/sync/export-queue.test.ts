@@ -1,5 +1,6 @@
-// The export queue asks how many transfers may run each time it schedules: exports run 2 at a
-// time while the mount is written fast (services.ts), and at full width again once it is not.
+// The export queue without a daemon: it asks how many transfers may run each time it schedules
+// (exports run 2 at a time while the mount is written fast, services.ts), coalesces a path's
+// changes, and exports every entry once, also past the 10,000 it keeps in memory.
 import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -9,14 +10,23 @@ import { Namespace } from '../../src/namespace/namespace'
 import { ExportQueue } from '../../src/sync/export-queue'
 import { until, untilEqual } from '../fixtures/until'
 
-t.test('the number of transfers at once follows the concurrency function', async (t) => {
+/** A queue on a fresh database; `change(paths)` queues content changes of paths in one transaction. */
+async function openQueue (t: Tap.Test, concurrency?: () => number): Promise<{ queue: ExportQueue, change: (paths: string[]) => Promise<void> }> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
   t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
   const store = await Store.open(path.join(dir, 'db'))
   const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
-  let slots = 2
-  const queue = await ExportQueue.open(store, ns, () => true, () => slots)
+  const queue = await ExportQueue.open(store, ns, () => true, concurrency)
   t.teardown(async () => { await queue.stop(0); await store.close() })
+  const change = async (paths: string[]): Promise<void> => {
+    await ns.mutate(async (tx) => { for (const p of paths) await queue.onChange(tx, { kind: 'content', path: p }) })
+  }
+  return { queue, change }
+}
+
+t.test('the number of transfers at once follows the concurrency function', async (t) => {
+  let slots = 2
+  const { queue, change } = await openQueue(t, () => slots)
 
   let running = 0
   let most = 0
@@ -30,9 +40,7 @@ t.test('the number of transfers at once follows the concurrency function', async
     done++
     return 'done'
   })
-  await ns.mutate(async (tx) => {
-    for (let i = 0; i < 12; i++) await queue.onChange(tx, { kind: 'content', path: `/f${i}` })
-  })
+  await change(Array.from({ length: 12 }, (_, i) => `/f${i}`))
   await until('two transfers run', async () => running === 2)
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.equal(most, 2, 'no more than 2 while the function says 2')
@@ -49,15 +57,7 @@ t.test('the number of transfers at once follows the concurrency function', async
 })
 
 t.test('a newer change of a waiting path replaces its entry, inside the window and beyond it', async (t) => {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
-  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
-  const store = await Store.open(path.join(dir, 'db'))
-  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
-  const queue = await ExportQueue.open(store, ns, () => true)
-  t.teardown(async () => { await queue.stop(0); await store.close() })
-  const change = async (paths: string[]): Promise<void> => {
-    await ns.mutate(async (tx) => { for (const p of paths) await queue.onChange(tx, { kind: 'content', path: p }) })
-  }
+  const { queue, change } = await openQueue(t)
 
   await change(['/a', '/b'])
   await change(['/a'])
@@ -75,15 +75,7 @@ t.test('a newer change of a waiting path replaces its entry, inside the window a
 })
 
 t.test('beyond the window: entries queued while it drains are all exported, each once', async (t) => {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
-  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
-  const store = await Store.open(path.join(dir, 'db'))
-  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
-  const queue = await ExportQueue.open(store, ns, () => true)
-  t.teardown(async () => { await queue.stop(0); await store.close() })
-  const change = async (paths: string[]): Promise<void> => {
-    await ns.mutate(async (tx) => { for (const p of paths) await queue.onChange(tx, { kind: 'content', path: p }) })
-  }
+  const { queue, change } = await openQueue(t)
   const runs = new Map<string, number>()
   queue.start(async (e) => {
     runs.set(e.path, (runs.get(e.path) ?? 0) + 1)
