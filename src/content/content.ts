@@ -47,8 +47,8 @@ export class ContentStore {
 
   /**
    * Takes a reference on the inode's content file, creating it if needed. While the file is being
-   * emptied (startEmptying), the descriptor comes only once it is empty, so no byte written
-   * through it is cut.
+   * emptied (dropping), the descriptor comes only once it is empty, so no byte written through it
+   * is cut.
    */
   acquire (ino: number): Promise<number> {
     const fd = this.hold(ino)
@@ -117,13 +117,27 @@ export class ContentStore {
   }
 
   /**
-   * Empties the content file of a file being marked released, in two steps. This one goes just
-   * before the mark, in the same synchronous step: from the moment anyone can see the file released,
-   * a load of it may start, and its descriptor (acquire) must wait for the emptying, or the emptying
-   * would cut the bytes it loaded. The step returned goes after the mark is committed (`empty`
-   * true: the file is emptied) or failed (false: its bytes are still the file's, left as they are).
+   * Runs a batch that may mark files released (a changed object, hsm_release) and empties their
+   * content files once it committed; if it failed, their bytes are still theirs and stay. `drop(ino)`
+   * goes in the same synchronous step as the mark: from the moment anyone can see a file released,
+   * a load of it may start, and its descriptor (acquire) waits for the emptying, or the emptying
+   * would cut the bytes it loaded.
    */
-  startEmptying (ino: number): (empty: boolean) => Promise<void> {
+  async dropping<T> (batch: (drop: (ino: number) => void) => Promise<T>): Promise<T> {
+    const finishes = new Map<number, (empty: boolean) => Promise<void>>()
+    const drop = (ino: number): void => { if (!finishes.has(ino)) finishes.set(ino, this.startEmptying(ino)) }
+    let committed = false
+    try {
+      const result = await batch(drop)
+      committed = true
+      return result
+    } finally {
+      for (const finish of finishes.values()) await finish(committed)
+    }
+  }
+
+  /** An emptying announced (acquire waits for it); the step returned empties the file, or not. */
+  private startEmptying (ino: number): (empty: boolean) => Promise<void> {
     let finished = (): void => undefined
     const own = new Promise<void>((resolve) => { finished = resolve })
     const before = this.emptying.get(ino)

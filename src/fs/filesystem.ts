@@ -332,24 +332,16 @@ export class FileSystem {
    * descriptor opened meanwhile sees the same file the loader fills.
    */
   async releaseContent (ino: number, by: ReleasedBy = 'request'): Promise<ReleaseOutcome> {
-    let finish: ((empty: boolean) => Promise<void>) | undefined
-    let outcome: ReleaseRefusal | { bytes: number }
-    try {
-      outcome = await this.ns.mutate(async (tx) => {
-        const inode = await this.ns.get(ino)
-        const why = releaseRefusal(inode)
-        if (why !== undefined) return why
-        if (this.inUse(ino)) return 'busy'
-        finish = this.content.startEmptying(ino) // a load started by a reader from now on waits
-        inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
-        tx.putInode(inode)
-        return { bytes: inode.size }
-      }, { sync: true }) // on disk before the content is emptied: a power cut must not keep the emptying alone
-    } catch (err) {
-      await finish?.(false)
-      throw err
-    }
-    await finish?.(true)
+    const outcome = await this.content.dropping(async (drop) => await this.ns.mutate(async (tx) => {
+      const inode = await this.ns.get(ino)
+      const why = releaseRefusal(inode)
+      if (why !== undefined) return why
+      if (this.inUse(ino)) return 'busy'
+      drop(ino)
+      inode.hsm = HS_RELEASED | HS_EXISTS | HS_ARCHIVED
+      tx.putInode(inode)
+      return { bytes: inode.size }
+    }, { sync: true })) // on disk before the content is emptied: a power cut must not keep the emptying alone
     if (typeof outcome === 'string') return outcome
     this.releaseListener?.(outcome.bytes, by)
     return { released: outcome.bytes }

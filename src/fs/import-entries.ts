@@ -60,10 +60,10 @@ const NS_PER_MS = 1_000_000n
 
 /**
  * Applies items below the directory `rootIno` in one batch; returns one outcome per item. Files
- * whose object changed lose their local content after the batch (withStaleContent).
+ * whose object changed lose their local content after the batch (ContentStore.dropping).
  */
 export async function importEntries (ns: Namespace, content: ContentStore, rootIno: number, items: ImportItem[], policy = EVERYTHING): Promise<ImportOutcome[]> {
-  return await withStaleContent(content, async (drop) => await ns.mutate(async (tx) => {
+  return await content.dropping(async (drop) => await ns.mutate(async (tx) => {
     await lookAhead(ns, tx, rootIno, items)
     const out: ImportOutcome[] = []
     for (const item of items) {
@@ -80,23 +80,6 @@ export async function importEntries (ns: Namespace, content: ContentStore, rootI
 
 /** Marks a file's content stale (see takeContent); called in the same step as the mark. */
 type Drop = (ino: number) => void
-
-/**
- * Runs a batch that may release files whose object changed, and empties their stale content once
- * it committed (the next read loads anew). Loads started meanwhile wait for it (startEmptying).
- */
-async function withStaleContent<T> (content: ContentStore, batch: (drop: Drop) => Promise<T>): Promise<T> {
-  const finishes = new Map<number, (empty: boolean) => Promise<void>>()
-  const drop: Drop = (ino) => { if (!finishes.has(ino)) finishes.set(ino, content.startEmptying(ino)) }
-  let committed = false
-  try {
-    const result = await batch(drop)
-    committed = true
-    return result
-  } finally {
-    for (const finish of finishes.values()) await finish(committed)
-  }
-}
 
 /**
  * Entries a batch created, by `parent ino/name`: the namespace shows only committed entries, so
@@ -234,7 +217,7 @@ async function settle (ns: Namespace, tx: Transaction, inode: Inode, item: Impor
  * meanwhile. Content made stale is dropped after the batch.
  */
 export async function settleListed (ns: Namespace, content: ContentStore, ino: number, found: ImportItem | 'gone'): Promise<void> {
-  await withStaleContent(content, async (drop) => await ns.mutate(async (tx) => {
+  await content.dropping(async (drop) => await ns.mutate(async (tx) => {
     const inode = await ns.get(ino).catch(() => undefined)
     if (inode?.listedOnly === undefined) return
     if (found !== 'gone') {
