@@ -113,7 +113,8 @@ export class ImportQueue {
    * pass over one whose batch lands after a later delivery's.
    */
   private async fill (): Promise<void> {
-    const upTo = this.writing.size === 0 ? this.nextSeq - 1 : Math.min(...this.writing) - 1
+    let upTo = this.nextSeq - 1
+    for (const first of this.writing) upTo = Math.min(upTo, first - 1)
     const room = WINDOW - this.window.length
     if (this.window.length >= WINDOW / 2 || this.loadedUpTo >= upTo) return
     const loaded: Slot[] = []
