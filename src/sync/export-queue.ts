@@ -19,6 +19,7 @@
  * are removed, in a batch serialized with namespace changes, only once done.
  */
 import type { Store } from '../store/db'
+import { Mutex } from '../util/mutex'
 import type { Namespace, Transaction } from '../namespace/namespace'
 import { exportPathKey, exportQueueKey, exportQueueRange } from '../store/keys'
 import type { NsChange } from '../fs/filesystem'
@@ -65,8 +66,8 @@ export class ExportQueue {
   private loadedUpTo = 0
   /** Entries in LevelDB only that a coalescing replaced: a load running meanwhile may still find them. */
   private readonly replacedBeyond = new Set<number>()
-  /** The load running now: one at a time, each after the one before. */
-  private loading: Promise<void> = Promise.resolve()
+  /** Loads from the database run one at a time, each after the one before. */
+  private readonly loads = new Mutex()
   private readonly running = new Map<string, Promise<void>>()
   private stopped = true
   private timer?: NodeJS.Timeout
@@ -232,9 +233,7 @@ export class ExportQueue {
   /** Wakes the scheduler (e.g. when a DRA became AVAILABLE again). */
   kick (): void {
     if (this.stopped) return
-    const load = this.loading.then(async () => await this.fill())
-    this.loading = load.catch(() => undefined)
-    void load.then(() => this.schedule(), () => undefined)
+    void this.loads.run(async () => await this.fill()).then(() => this.schedule(), () => undefined)
   }
 
   /**

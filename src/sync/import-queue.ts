@@ -10,6 +10,7 @@
  * the change queued and pauses the queue with capped exponential backoff.
  */
 import type { Store } from '../store/db'
+import { Mutex } from '../util/mutex'
 import { importQueueKey, importQueueRange } from '../store/keys'
 import type { ObjectChange } from './events'
 
@@ -31,8 +32,8 @@ export class ImportQueue {
   private loadedUpTo = 0
   /** The first sequence number of each delivery whose batch is being written. */
   private readonly writing = new Set<number>()
-  /** The load running now: one at a time, each after the one before. */
-  private loading: Promise<void> = Promise.resolve()
+  /** Loads from the database run one at a time, each after the one before. */
+  private readonly loads = new Mutex()
   private readonly busyKeys = new Set<string>()
   private readonly inFlight = new Set<Promise<void>>()
   private backoffMs = 0
@@ -101,9 +102,7 @@ export class ImportQueue {
 
   private kick (): void {
     if (this.stopped) return
-    const load = this.loading.then(async () => await this.fill())
-    this.loading = load.catch(() => undefined)
-    void load.then(() => this.pump(), () => undefined)
+    void this.loads.run(async () => await this.fill()).then(() => this.pump(), () => undefined)
   }
 
   /**
