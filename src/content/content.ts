@@ -118,7 +118,9 @@ export class ContentStore {
 
   /**
    * Runs a batch that may mark files released (a changed object, hsm_release) and empties their
-   * content files once it committed; if it failed, their bytes are still theirs and stay. `drop(ino)`
+   * content files once it committed; if it failed, their bytes are still theirs and stay. An
+   * emptying that fails is thrown once all have ended (the next load starts from an empty file
+   * anyway: loader.ts). `drop(ino)`
    * goes in the same synchronous step as the mark: from the moment anyone can see a file released,
    * a load of it may start, and its descriptor (acquire) waits for the emptying, or the emptying
    * would cut the bytes it loaded.
@@ -132,7 +134,10 @@ export class ContentStore {
       committed = true
       return result
     } finally {
-      for (const finish of finishes.values()) await finish(committed)
+      // Every file's emptying ends, even after one failed: its readers would wait forever.
+      const ends = await Promise.allSettled([...finishes.values()].map(async (finish) => await finish(committed)))
+      const failed = ends.find((end): end is PromiseRejectedResult => end.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
     }
   }
 
