@@ -279,10 +279,13 @@ export class Namespace {
     for (const ino of tx.madeDirs) this.known.made(ino)
     for (const ino of tx.deletedDirs) this.known.forget(ino)
     for (const [key, dirent] of tx.dirents) {
-      if (dirent === null) this.dirents.delete(key)
-      else if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
-      if (dirent === null) this.known.unlinked(direntParent(key), childName(key))
-      else this.known.linked(direntParent(key), childName(key))
+      if (dirent === null) {
+        this.dirents.delete(key)
+        this.known.unlinked(direntParent(key), childName(key))
+      } else {
+        if (!cold || this.dirents.peek(key) !== undefined) this.dirents.set(key, dirent)
+        this.known.linked(direntParent(key), childName(key))
+      }
     }
     this.reportDirs(tx, true)
   }
