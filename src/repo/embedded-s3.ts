@@ -34,7 +34,9 @@
  * - Writes are atomic (temp file + rename) and their errors are handled. s3rver wrote objects and
  *   metadata in place, so a concurrent GET could see half an object or a half-written metadata file
  *   (500), and any error on its write stream (disk full, a DELETE removing the now empty directory
- *   while a PUT into it starts) killed the whole process.
+ *   while a PUT into it starts) killed the whole process. An object's content and metadata also
+ *   appear together (publish): a HEAD between their two renames saw new content with the old
+ *   metadata, or none, which an exporter's copy then looked like it had lost.
  * - CopyObject decoded `x-amz-copy-source` with decodeURI, which leaves `%2F`, `%2B`, `%23`, `%3F`,
  *   `%26`... encoded, so copying a key with `+ # ? & = , : ; @ $` (or a fully encoded source)
  *   failed with NoSuchKey or NoSuchBucket.
@@ -334,6 +336,9 @@ function walkStart(prefix: string): string {
  * and a listing that is ordered, pages by keys and common prefixes, and finds deep common prefixes.
  */
 export class EmbeddedStore extends FilesystemStore {
+  /** Keys whose content and metadata are being put in place (publish). */
+  private readonly publishing = new Map<string, Promise<void>>();
+
   private overflowPath(bucket: string): string {
     return path.join(this.getBucketPath(bucket), OVERFLOW_DIR);
   }
@@ -414,6 +419,29 @@ export class EmbeddedStore extends FilesystemStore {
 
   // -- FilesystemStore overrides --------------------------------------------------------------
 
+  /**
+   * Puts an object's content and metadata in place as one step for readers: s3rver keeps them in
+   * separate files, and a GET or HEAD between the two renames saw the new object with the old
+   * metadata, or none (S3 never shows that). Readers of the key (getMetadata, which getObject
+   * calls first) wait for it; writers of the key take turns. The content is streamed before.
+   */
+  private async publish(bucket: string, key: string, put: () => Promise<void>): Promise<void> {
+    const id = `${bucket}/${key}`;
+    const done = (this.publishing.get(id) ?? Promise.resolve()).then(put);
+    const settled = done.catch(() => undefined);
+    this.publishing.set(id, settled);
+    try {
+      await done;
+    } finally {
+      if (this.publishing.get(id) === settled) this.publishing.delete(id);
+    }
+  }
+
+  async getMetadata(bucket: string, key: string): Promise<Metadata> {
+    await this.publishing.get(`${bucket}/${key}`);
+    return super.getMetadata(bucket, key);
+  }
+
   async putMetadata(bucket: string, key: string, metadata: Metadata, md5?: string): Promise<void> {
     const kept: Metadata = {};
     for (const [name, value] of Object.entries(metadata)) {
@@ -427,8 +455,10 @@ export class EmbeddedStore extends FilesystemStore {
     if (!object.content) throw new S3Error('IncompleteBody', 'The request body is missing');
     await this.rememberKey(object.bucket, object.key);
     const { temp, size, md5 } = await this.writeContent(object.bucket, object.content);
-    await this.renameInto(temp, this.getResourcePath(object.bucket, object.key, 'object'));
-    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    await this.publish(object.bucket, object.key, async () => {
+      await this.renameInto(temp, this.getResourcePath(object.bucket, object.key, 'object'));
+      await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    });
     return { size, md5 };
   }
 
@@ -443,14 +473,17 @@ export class EmbeddedStore extends FilesystemStore {
     const destObject = this.getResourcePath(destBucket, destKey, 'object');
     const srcMetadata = await this.getMetadata(srcBucket, srcKey); // also makes sure the .md5 exists
     const md5 = JSON.parse(srcMetadata.etag) as string;
+    const stored = replacementMetadata ?? (await readJsonIfExists(this.getResourcePath(srcBucket, srcKey, 'metadata.json'))) ?? {};
+    let temp: string | undefined;
     if (srcObject !== destObject) {
       await this.rememberKey(destBucket, destKey);
-      const temp = await this.tempFile(destBucket);
+      temp = await this.tempFile(destBucket);
       await fsp.copyFile(srcObject, temp);
-      await this.renameInto(temp, destObject);
     }
-    const stored = replacementMetadata ?? (await readJsonIfExists(this.getResourcePath(srcBucket, srcKey, 'metadata.json'))) ?? {};
-    await this.putMetadata(destBucket, destKey, stored, md5);
+    await this.publish(destBucket, destKey, async () => {
+      if (temp !== undefined) await this.renameInto(temp, destObject);
+      await this.putMetadata(destBucket, destKey, stored, md5);
+    });
     return this.getMetadata(destBucket, destKey);
   }
 

@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { createHash } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -369,4 +370,32 @@ t.test('concurrent PUT, GET and DELETE in one directory neither fail nor crash t
   }
   t.same((await listV2(s3, { Prefix: 'race/' })).keys, [key(99)], 'only the last key is left');
   t.equal(await getText(s3, key(99)), key(99), 'server still answers');
+});
+
+t.test('an object and its metadata appear together: no HEAD sees the new object with old or no metadata', async (t) => {
+  // s3rver keeps content and metadata in separate files, renamed into place one after the other.
+  // Even rounds PUT new content (metadata `version`), odd ones copy it onto itself with new metadata.
+  const key = 'atomic/f.txt';
+  const body = (v: number) => `body ${v}`;
+  const etagOf = (v: number) => `"${createHash('md5').update(body(v)).digest('hex')}"`;
+  const bad: string[] = [];
+  let seen = 0;
+  for (let v = 0; v < 40; v++) {
+    const write = v % 2 === 0
+      ? s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body(v), Metadata: { version: String(v) } }))
+      : s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: key, CopySource: `${BUCKET}/${key}`, MetadataDirective: 'REPLACE', Metadata: { version: String(v) } }));
+    const content = v - (v % 2); // the PUT round whose content is current or being put
+    const reads = Array.from({ length: 8 }, async () => {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
+      if (head === undefined) return;
+      seen++;
+      const version = Number(head.Metadata?.version);
+      // The content of round c may carry the metadata of round c or of the copy after it.
+      const ok = [content - 2, content].some((c) => c >= 0 && head.ETag === etagOf(c) && (version === c || version === c + 1));
+      if (!ok) bad.push(`${head.ETag} with version ${head.Metadata?.version}`);
+    });
+    await Promise.all([write, ...reads]);
+  }
+  t.ok(seen > 100, `${seen} HEADs answered`);
+  t.same(bad, [], 'every answer carries the metadata written with its content');
 });
