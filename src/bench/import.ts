@@ -405,7 +405,9 @@ async function coldRead (o: ImportBenchOptions, s: Session, p: ColdPlan): Promis
       const copied = Number(/^(\d+) bytes/m.exec(d.stderr)?.[1])
       if (copied !== bytes) throw new Error(`dd read ${copied} bytes, expected ${bytes}: ${d.stderr.trim()}`)
       const ddCpu = [...(d.stdout.trim().split('\n')[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0)
-      dd = best(dd, { seconds: d.seconds, cpu: cpuText({ daemon: c1.daemon - c0.daemon, server: c1.server - c0.server, dd: ddCpu }) })
+      const ddRun = { seconds: d.seconds, cpu: cpuText({ daemon: c1.daemon - c0.daemon, server: c1.server - c0.server, dd: ddCpu }) }
+      log(`${p.sCold}: dd ${ddRun.seconds.toFixed(2)} s (${ddRun.cpu}); raw GET ${r.seconds.toFixed(2)} s, into a file ${f.seconds.toFixed(2)} s`)
+      dd = best(dd, ddRun)
     }
     if (raw === undefined || dd === undefined || toFile === undefined) throw new Error('nothing measured')
     p.info.rawGet = raw

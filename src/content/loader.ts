@@ -64,6 +64,8 @@ class Load {
   waiters: Waiter[] = []
   failed?: Error
   readonly abort = new AbortController()
+  /** Each body being copied in: writes what it holds if that reaches a waiter (see copyIn). */
+  readonly copying = new Set<() => void>()
   done!: Promise<void>
 
   /**
@@ -222,9 +224,12 @@ export class ContentLoader {
    * chunks (16-64 KiB) are gathered into writes of up to WRITE_BATCH bytes (fewer thread-pool
    * round trips), except that a write goes at once when it completes a waiting reader's range
    * (writing every chunk while anyone waited, `hsm restore` for the whole file, cost 4/5 of the
-   * download's speed). Up to
-   * WRITES_IN_FLIGHT writes run while the body streams on: waiting for each before reading more
-   * made the download half as fast as the GET alone.
+   * download's speed). Up to WRITES_IN_FLIGHT writes run while the body streams on: waiting for
+   * each before reading more made the download half as fast as the GET alone.
+   *
+   * A reader may also start waiting for bytes a batch holds already (they came while nobody
+   * waited): wait() calls `writeIfWaited`, or the reader would wait for the next chunk, which a
+   * slow or stalled server may send only after the reader's deadline.
    */
   private async copyIn (load: Load, fd: number, body: AsyncIterable<Uint8Array>, start: number): Promise<number> {
     let pos = start
@@ -232,26 +237,36 @@ export class ContentLoader {
     let filled = 0
     const inFlight = new Set<Promise<void>>()
     let failed: unknown
+    let ending = false
+    const startWrite = (): void => {
+      if (batch === undefined || filled === 0) return
+      const buf = batch
+      const bytes = filled
+      const at = pos
+      batch = undefined
+      filled = 0
+      pos += bytes
+      const write: Promise<void> = this.content.write(fd, buf.subarray(0, bytes), at).then(
+        () => { load.add(at, at + bytes) },
+        (err: unknown) => { failed ??= err }
+      ).finally(() => {
+        inFlight.delete(write)
+        this.batches.give(buf)
+        writeIfWaited()
+      })
+      inFlight.add(write)
+    }
+    // In order, a held batch waits for the write in flight: never a hole.
+    const writeIfWaited = (): void => {
+      if (!ending && filled > 0 && (!load.inOrder || inFlight.size === 0) && completesAWaiter(load, pos, pos + filled)) startWrite()
+    }
     const flush = async (): Promise<void> => {
-      if (batch !== undefined && filled > 0) {
-        const buf = batch
-        const bytes = filled
-        const at = pos
-        batch = undefined
-        filled = 0
-        pos += bytes
-        const write: Promise<void> = this.content.write(fd, buf.subarray(0, bytes), at).then(
-          () => { load.add(at, at + bytes) },
-          (err: unknown) => { failed ??= err }
-        ).finally(() => {
-          inFlight.delete(write)
-          this.batches.give(buf)
-        })
-        inFlight.add(write)
-      }
+      if (load.inOrder) while (inFlight.size > 0) await Promise.race(inFlight)
+      startWrite()
       if (inFlight.size >= (load.inOrder ? 1 : WRITES_IN_FLIGHT)) await Promise.race(inFlight)
       if (failed !== undefined) throw failed
     }
+    load.copying.add(writeIfWaited)
     try {
       for await (const chunk of body) {
         if (pos + filled + chunk.byteLength > load.size) throw new Error('the object is larger than when it was imported')
@@ -267,6 +282,8 @@ export class ContentLoader {
       }
       await flush()
     } finally {
+      ending = true
+      load.copying.delete(writeIfWaited)
       // Whatever happened, no write may outlive this call: the caller closes the descriptor next.
       await Promise.allSettled([...inFlight])
       if (batch !== undefined) this.batches.give(batch)
@@ -290,6 +307,7 @@ export class ContentLoader {
         reject: (err) => { clearTimeout(timer); reject(err) }
       }
       load.waiters.push(waiter)
+      for (const writeIfWaited of load.copying) writeIfWaited()
     })
   }
 }

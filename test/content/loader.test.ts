@@ -1,8 +1,10 @@
-// Lazy loading against the real embedded S3 server: ranges, sharing, failure and retry, deadline.
+// Lazy loading against the real embedded S3 server: ranges, sharing, failure and retry, deadline,
+// a reader answered from a partial body.
 import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import http from 'node:http'
 import net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
@@ -94,6 +96,39 @@ t.test('an object changed since import fails the load instead of mixing versions
   await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'obj', Body: randomBytes(10_000) }))
   const loader = new ContentLoader(content, { fetcherFor: fetcherOn(c, { n: 0 }), onLoaded: async () => {}, deadlineMs: 20_000 })
   await t.rejects(loader.ensure(inode, 0, 100), { code: 'EIO' })
+  await loader.close()
+})
+
+/** A server whose GETs send `sent` bytes of a `size`-byte object, then nothing more, ever. */
+async function stallingServer (t: Tap.Test, size: number, sent: Buffer): Promise<string> {
+  const sockets: net.Socket[] = []
+  const server = http.createServer((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-length': String(size), etag: '"stall"', 'last-modified': new Date().toUTCString() })
+    res.write(sent)
+  })
+  server.on('connection', (s) => sockets.push(s))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+}
+
+t.test('a read returns once its own range is in, before the rest of the object (or a full write batch) arrives', async (t) => {
+  const { content, inode } = await setup(t, 1000)
+  const size = 64 << 20
+  const sent = randomBytes(100_000)
+  const c = client(await stallingServer(t, size, sent))
+  t.teardown(() => c.destroy())
+  const released = { ...inode, ino: 8, size, remote: { ...inode.remote!, key: 'stall', etag: '"stall"', size } } as unknown as Inode
+  const loader = new ContentLoader(content, { fetcherFor: fetcherOn(c, { n: 0 }), onLoaded: async () => {}, deadlineMs: 3000 })
+  const started = Date.now()
+  await loader.ensure(released, 0, 4096)
+  await new Promise((resolve) => setTimeout(resolve, 200)) // the rest of what was sent arrives
+  // Bytes that arrived while nobody waited for them: held for a bigger write until someone does.
+  await loader.ensure(released, 70_000, 20_000)
+  t.ok(Date.now() - started < 2500, 'both answered before the deadline')
+  t.same(await readBack(content, 8, 0, 90_000, size), sent.subarray(0, 90_000), 'the bytes the server sent')
+  await t.rejects(loader.ensure(released, 200_000, 4096), { code: 'EIO' }, 'bytes that never come: EIO at the deadline')
   await loader.close()
 })
 
