@@ -40,9 +40,24 @@ export class Store {
     return await this.db.getMany(keys) as Array<T | undefined>
   }
 
+  /**
+   * Chained, not an array batch: abstract-level clones and re-encodes each operation of an array
+   * (an object spread, encoding lookups), which cost 4× the chained form's CPU (2.5 against
+   * 0.57 CPU-s for 300,000 puts; an import of 100,000 objects writes about that many).
+   */
   async batch (ops: Op[], opts: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return
-    await this.db.batch(ops as Array<{ type: 'put', key: string, value: unknown }>, { sync: opts.sync ?? false })
+    const batch = this.db.batch()
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value)
+        else batch.del(op.key)
+      }
+    } catch (err) {
+      await batch.close()
+      throw err
+    }
+    await batch.write({ sync: opts.sync ?? false })
   }
 
   /** Entries in key order, streamed: memory stays bounded whatever the range holds. */
