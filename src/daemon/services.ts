@@ -199,6 +199,7 @@ export class Services {
     this.c.filesystem.onWriterClosed((path) => { queue.wake(path) })
     exporter.useMetrics(metrics)
     if (queue.size > 0) this.c.log.info('resuming queued exports', { count: queue.size })
+    queue.onLoadFailure = (err, retryInMs) => { this.c.log.error('reading the export queue from the database failed; retrying', { subsystem: 'export', error: String(err), retryInMs }) }
     queue.start(async (entry) => await exporter.run(entry))
     // A DRA usable again (health check, update): its waiting exports go now.
     associations.on('changed', (id: string) => { if (associations.get(id)?.Lifecycle === 'AVAILABLE') queue.unpark() })
@@ -208,6 +209,7 @@ export class Services {
   private startEventImport (queue: ImportQueue, applier: ChangeApplier, metrics: Metrics): void {
     const log = this.c.log.child({ subsystem: 'import' })
     if (queue.size > 0) log.info('resuming queued S3 changes', { count: queue.size })
+    queue.onLoadFailure = (err, retryInMs) => { log.error('reading the import queue from the database failed; retrying', { error: String(err), retryInMs }) }
     queue.start(async (change) => {
       const result = await applier.apply(change)
       metrics.importEvents.inc({ source: 'queue', result })

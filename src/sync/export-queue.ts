@@ -19,7 +19,7 @@
  * are removed, in a batch serialized with namespace changes, only once done.
  */
 import type { Store } from '../store/db'
-import { Mutex } from '../util/mutex'
+import { QueueLoads } from './queue-loads'
 import type { Namespace, Transaction } from '../namespace/namespace'
 import { exportPathKey, exportQueueKey, exportQueueRange } from '../store/keys'
 import type { NsChange } from '../fs/filesystem'
@@ -66,8 +66,8 @@ export class ExportQueue {
   private loadedUpTo = 0
   /** Entries in LevelDB only that a coalescing replaced: a load running meanwhile may still find them. */
   private readonly replacedBeyond = new Set<number>()
-  /** Loads from the database run one at a time, each after the one before. */
-  private readonly loads = new Mutex()
+  /** Loads from the database: one at a time, each after the one before; retried when one fails. */
+  private readonly loads = new QueueLoads()
   private readonly running = new Map<string, Promise<void>>()
   private stopped = true
   private timer?: NodeJS.Timeout
@@ -101,6 +101,9 @@ export class ExportQueue {
   }
 
   get size (): number { return this.stored }
+
+  /** Told when reading the queue from the database failed (it is read again, with backoff). */
+  set onLoadFailure (report: ((err: unknown, retryInMs: number) => void) | undefined) { this.loads.onFailure = report }
 
   oldestAgeSeconds (): number {
     if (this.stored === 0 || this.window.length === 0) return 0
@@ -226,6 +229,7 @@ export class ExportQueue {
     while (!this.stopped && this.stored > 0 && Date.now() < deadline && runnableSoon()) await new Promise((resolve) => setTimeout(resolve, 50))
     this.stopped = true
     clearTimeout(this.timer)
+    this.loads.stop()
     const left = Math.max(1000, deadline - Date.now())
     await Promise.race([Promise.allSettled([...this.running.values()]), new Promise((resolve) => setTimeout(resolve, left).unref())])
   }
@@ -233,7 +237,7 @@ export class ExportQueue {
   /** Wakes the scheduler (e.g. when a DRA became AVAILABLE again). */
   kick (): void {
     if (this.stopped) return
-    void this.loads.run(async () => await this.fill()).then(() => this.schedule(), () => undefined)
+    this.loads.run(async () => await this.fill(), () => { this.schedule() }, () => { this.kick() })
   }
 
   /**

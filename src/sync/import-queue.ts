@@ -10,7 +10,7 @@
  * the change queued and pauses the queue with capped exponential backoff.
  */
 import type { Store } from '../store/db'
-import { Mutex } from '../util/mutex'
+import { QueueLoads } from './queue-loads'
 import { importQueueKey, importQueueRange } from '../store/keys'
 import type { ObjectChange } from './events'
 
@@ -32,8 +32,8 @@ export class ImportQueue {
   private loadedUpTo = 0
   /** The first sequence number of each delivery whose batch is being written. */
   private readonly writing = new Set<number>()
-  /** Loads from the database run one at a time, each after the one before. */
-  private readonly loads = new Mutex()
+  /** Loads from the database: one at a time, each after the one before; retried when one fails. */
+  private readonly loads = new QueueLoads()
   private readonly busyKeys = new Set<string>()
   private readonly inFlight = new Set<Promise<void>>()
   private backoffMs = 0
@@ -77,6 +77,9 @@ export class ImportQueue {
   /** Changes waiting or being applied. */
   get size (): number { return this.stored }
 
+  /** Told when reading the queue from the database failed (it is read again, with backoff). */
+  set onLoadFailure (report: ((err: unknown, retryInMs: number) => void) | undefined) { this.loads.onFailure = report }
+
   /** Seconds since the oldest queued change was received (0 when none is queued). */
   oldestAgeSeconds (): number {
     const oldest = this.window[0]
@@ -97,12 +100,13 @@ export class ImportQueue {
   async stop (graceMs = 5000): Promise<void> {
     this.stopped = true
     clearTimeout(this.wakeTimer)
+    this.loads.stop()
     await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())])
   }
 
   private kick (): void {
     if (this.stopped) return
-    void this.loads.run(async () => await this.fill()).then(() => this.pump(), () => undefined)
+    this.loads.run(async () => await this.fill(), () => { this.pump() }, () => { this.kick() })
   }
 
   /**

@@ -9,6 +9,7 @@ import { Store } from '../../src/store/db'
 import { Namespace } from '../../src/namespace/namespace'
 import { ExportQueue } from '../../src/sync/export-queue'
 import { until, untilEqual } from '../fixtures/until'
+import { failingReads } from '../fixtures/failing-store'
 
 /** A queue on a fresh database; `change(paths)` queues content changes of paths in one transaction. */
 async function openQueue (t: Tap.Test, concurrency?: () => number): Promise<{ queue: ExportQueue, change: (paths: string[]) => Promise<void> }> {
@@ -92,4 +93,25 @@ t.test('beyond the window: entries queued while it drains are all exported, each
   t.same([...first, ...later].filter((p) => runs.get(p) === undefined), [], 'every path exported')
   t.same([...runs].filter(([p, n]) => n > 1 && p !== '/first/10004'), [], 'none twice (but the one changed again)')
   t.ok(await queue.isPending('/first/0') === false)
+})
+
+t.test('a failed read of the queue from the database is reported and retried, not left waiting', async (t) => {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 's3link-expq-'))
+  t.teardown(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const store = await Store.open(path.join(dir, 'db'))
+  t.teardown(async () => { await store.close() })
+  const ns = await Namespace.open(store, { uid: 0, gid: 0, mode: 0o755 })
+  const before = await ExportQueue.open(store, ns, () => true)
+  await ns.mutate(async (tx) => { for (const p of ['/a', '/b']) await before.onChange(tx, { kind: 'content', path: p }) })
+  // As after a restart: the entries are in LevelDB only, and the first read of them fails.
+  const queue = await ExportQueue.open(failingReads(store, 1), ns, () => true)
+  t.teardown(async () => { await queue.stop(0) })
+  t.equal(queue.size, 2)
+  const failures: number[] = []
+  queue.onLoadFailure = (_err, retryInMs) => failures.push(retryInMs)
+  const exported: string[] = []
+  queue.start(async (e) => { exported.push(e.path); return 'done' })
+  await untilEqual('both exported', async () => exported.length, 2, 10_000)
+  t.same(exported.sort(), ['/a', '/b'], 'exported once the database reads again, with no further change')
+  t.same(failures, [500], 'the failure reported, with when it is tried again')
 })

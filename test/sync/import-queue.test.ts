@@ -7,6 +7,7 @@ import path from 'node:path'
 import { Store } from '../../src/store/db'
 import { ImportQueue } from '../../src/sync/import-queue'
 import type { ObjectChange } from '../../src/sync/events'
+import { failingReads } from '../fixtures/failing-store'
 
 const change = (key: string, n: number): ObjectChange => ({ bucket: 'b', key, kind: 'created', sequencer: String(n), eventTime: Date.now() })
 const pause = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -67,6 +68,23 @@ t.test('changes queued before a stop are applied after the reopen, once', async 
   await queue.enqueue([change('c', 1)])
   for (const deadline = Date.now() + 10_000; queue.size > 0 && Date.now() < deadline;) await pause(20)
   t.same(applied.sort(), ['a#1', 'a#2', 'b#1', 'c#1'])
+  t.equal(queue.size, 0)
+  await queue.stop()
+})
+
+t.test('a failed read of the queue from the database is reported and retried, not left waiting', async (t) => {
+  const store = await tmpStore(t)
+  t.teardown(() => store.close())
+  const queue = await ImportQueue.open(failingReads(store, 2))
+  const failures: Array<{ error: string, retryInMs: number }> = []
+  queue.onLoadFailure = (err, retryInMs) => failures.push({ error: (err as Error).message, retryInMs })
+  const applied: string[] = []
+  queue.start(async (c) => { applied.push(c.key) })
+  await queue.enqueue([change('a', 1), change('b', 1)])
+  const deadline = Date.now() + 10_000
+  while (applied.length < 2 && Date.now() < deadline) await pause(20)
+  t.same(applied, ['a', 'b'], 'applied once the database reads again, with no further delivery')
+  t.same(failures, [{ error: 'EIO: i/o error (injected)', retryInMs: 500 }, { error: 'EIO: i/o error (injected)', retryInMs: 1000 }], 'each failure reported, with a growing delay')
   t.equal(queue.size, 0)
   await queue.stop()
 })
