@@ -25,7 +25,8 @@ export class QueueLoads {
       this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2)
       this.onFailure?.(err, this.retryMs)
       clearTimeout(this.timer)
-      this.timer = setTimeout(again, this.retryMs)
+      // Unref'd: a retry alone must not keep a stopping process alive.
+      this.timer = setTimeout(again, this.retryMs).unref()
     })
   }
 
