@@ -36,7 +36,8 @@
  *   (500), and any error on its write stream (disk full, a DELETE removing the now empty directory
  *   while a PUT into it starts) killed the whole process. An object's content and metadata also
  *   appear together (publish): a HEAD between their two renames saw new content with the old
- *   metadata, or none, which an exporter's copy then looked like it had lost.
+ *   metadata, or none, which an exporter's copy then looked like it had lost; a GET whose
+ *   content was opened just after a PUT's rename got the new bytes under the old ETag and length.
  * - CopyObject decoded `x-amz-copy-source` with decodeURI, which leaves `%2F`, `%2B`, `%23`, `%3F`,
  *   `%26`... encoded, so copying a key with `+ # ? & = , : ; @ $` (or a fully encoded source)
  *   failed with NoSuchKey or NoSuchBucket.
@@ -79,6 +80,7 @@ interface FilesystemStoreBase {
   getBucketPath(bucket: string): string;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   getMetadata(bucket: string, key: string): Promise<Metadata>;
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3ObjectLike | null>;
 }
 
 type FilesystemStoreCtor = new (rootDirectory: string) => FilesystemStoreBase;
@@ -338,6 +340,8 @@ function walkStart(prefix: string): string {
 export class EmbeddedStore extends FilesystemStore {
   /** Keys whose content and metadata are being put in place (publish). */
   private readonly publishing = new Map<string, Promise<void>>();
+  /** Publishes started, of any key: a GET during which none started needs no second look. */
+  private publishes = 0;
 
   private overflowPath(bucket: string): string {
     return path.join(this.getBucketPath(bucket), OVERFLOW_DIR);
@@ -427,6 +431,7 @@ export class EmbeddedStore extends FilesystemStore {
    */
   private async publish(bucket: string, key: string, put: () => Promise<void>): Promise<void> {
     const id = `${bucket}/${key}`;
+    this.publishes++;
     const done = (this.publishing.get(id) ?? Promise.resolve()).then(put);
     const settled = done.catch(() => undefined);
     this.publishing.set(id, settled);
@@ -440,6 +445,24 @@ export class EmbeddedStore extends FilesystemStore {
   async getMetadata(bucket: string, key: string): Promise<Metadata> {
     await this.publishing.get(`${bucket}/${key}`);
     return super.getMetadata(bucket, key);
+  }
+
+  /**
+   * s3rver reads the metadata, then opens the content: a publish between the two gave the new
+   * bytes under the old ETag and length. Once open, the content is that file's whatever is renamed
+   * over it. If any publish started meanwhile, the metadata read again (after any publish of the
+   * key) must be the same version; if it is not, the object is opened again. (Reading it again
+   * every time cost a quarter of the server's rate of small GETs.)
+   */
+  async getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3ObjectLike | null> {
+    for (;;) {
+      const before = this.publishes;
+      const object = await super.getObject(bucket, key, options);
+      if (object === null || object.content === null || this.publishes === before) return object;
+      const now = await this.getMetadata(bucket, key).catch(() => undefined);
+      if (now?.etag === object.metadata.etag) return object;
+      (object.content as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    }
   }
 
   async putMetadata(bucket: string, key: string, metadata: Metadata, md5?: string): Promise<void> {

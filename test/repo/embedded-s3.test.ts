@@ -399,3 +399,26 @@ t.test('an object and its metadata appear together: no HEAD sees the new object 
   t.ok(seen > 100, `${seen} HEADs answered`);
   t.same(bad, [], 'every answer carries the metadata written with its content');
 });
+
+t.test('a GET racing a PUT of its key answers one version: its bytes match its ETag and length', async (t) => {
+  // getObject reads the metadata, then opens the content file: a PUT renaming new content into
+  // place between the two gave the new bytes with the old ETag and Content-Length.
+  const key = 'atomic/g.bin';
+  const body = (v: number) => Buffer.alloc(1000 + 7919 * (v % 5), v % 251);
+  const bad: string[] = [];
+  let seen = 0;
+  for (let v = 0; v < 60; v++) {
+    const write = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body(v) }));
+    const reads = Array.from({ length: 8 }, async () => {
+      const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
+      if (got === undefined) return;
+      const bytes = Buffer.from(await got.Body!.transformToByteArray().catch(() => new Uint8Array()));
+      seen++;
+      const etag = `"${createHash('md5').update(bytes).digest('hex')}"`;
+      if (etag !== got.ETag || bytes.length !== got.ContentLength) bad.push(`${bytes.length} bytes (${etag}) under ${got.ContentLength} bytes, ${got.ETag}, round ${v}`);
+    });
+    await Promise.all([write, ...reads]);
+  }
+  t.ok(seen > 100, `${seen} GETs answered`);
+  t.same(bad, [], 'every answer is one version, whole');
+});
