@@ -20,6 +20,9 @@ const fsFtruncate = promisify(fs.ftruncate)
 const fsFdatasync = promisify(fs.fdatasync)
 const fsFsync = promisify(fs.fsync)
 
+/** Marks a file's content for emptying once the batch commits (ContentStore.dropping). */
+export type Drop = (ino: number) => void
+
 interface OpenContent {
   fd: Promise<number>
   refs: number
@@ -120,14 +123,13 @@ export class ContentStore {
    * Runs a batch that may mark files released (a changed object, hsm_release) and empties their
    * content files once it committed; if it failed, their bytes are still theirs and stay. An
    * emptying that fails is thrown once all have ended (the next load starts from an empty file
-   * anyway: loader.ts). `drop(ino)`
-   * goes in the same synchronous step as the mark: from the moment anyone can see a file released,
-   * a load of it may start, and its descriptor (acquire) waits for the emptying, or the emptying
-   * would cut the bytes it loaded.
+   * anyway: loader.ts). `drop(ino)` goes in the same synchronous step as the mark: from the moment
+   * anyone can see a file released, a load of it may start, and its descriptor (acquire) waits for
+   * the emptying, or the emptying would cut the bytes it loaded.
    */
-  async dropping<T> (batch: (drop: (ino: number) => void) => Promise<T>): Promise<T> {
+  async dropping<T> (batch: (drop: Drop) => Promise<T>): Promise<T> {
     const finishes = new Map<number, (empty: boolean) => Promise<void>>()
-    const drop = (ino: number): void => { if (!finishes.has(ino)) finishes.set(ino, this.startEmptying(ino)) }
+    const drop: Drop = (ino) => { if (!finishes.has(ino)) finishes.set(ino, this.startEmptying(ino)) }
     let committed = false
     try {
       const result = await batch(drop)

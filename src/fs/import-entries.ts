@@ -27,7 +27,7 @@ import { HS_LOST, IMPORTED_RELEASED } from '../namespace/hsm'
 import { hasLocalChanges } from './filesystem'
 import { nowNs } from '../namespace/clock'
 import type { PosixMetadata, EntryType } from '../repo/posix-metadata'
-import type { ContentStore } from '../content/content'
+import type { ContentStore, Drop } from '../content/content'
 
 export const TYPE_MISMATCH = 'S3ImportObjectTypeMismatch'
 export const LOCAL_CHANGES = 'LocalChangesNotExported'
@@ -77,9 +77,6 @@ export async function importEntries (ns: Namespace, content: ContentStore, rootI
     return out
   }, { cold: true }))
 }
-
-/** Marks a file's content stale (see takeContent); called in the same step as the mark. */
-type Drop = (ino: number) => void
 
 /**
  * Entries a batch created, by `parent ino/name`: the namespace shows only committed entries, so
