@@ -16,9 +16,13 @@
  *   get       GetObject of one key, streamed to nowhere: the raw GET throughput (the cold read's
  *             reference); with md5, the body's MD5 too (checks what export wrote); with toFile,
  *             written into that new local file instead, as the loader writes content files
- *             (closed, then removed): what any lazy load that keeps the content locally must do
+ *             (closed, then removed): what any lazy load that keeps the content locally must do;
+ *             with overCached too, written over a file of the object's size whose pages are
+ *             already in the page cache (written and flushed before the GET): the same GET and
+ *             writes without allocating page-cache memory, which some hosts make costly
  *
- * Every result carries `cpuSeconds`, this process's user + system CPU time.
+ * Every result carries `cpuSeconds`, this process's user + system CPU time (a GET over a cached
+ * file: from the GET on, without the file's preparation).
  *
  * The client is built as the daemon builds it for a bucket of cloud "other" (path style, checksums
  * only when required), so both sides talk to the server the same way.
@@ -41,7 +45,7 @@ export type S3ToolOp =
   | Common & { op: 'putbig', key: string, mib: number, copies: string[] }
   | Common & { op: 'list', prefix: string, delimiter?: string }
   | Common & { op: 'listhead', prefix: string }
-  | Common & { op: 'get', key: string, md5?: boolean, toFile?: string }
+  | Common & { op: 'get', key: string, md5?: boolean, toFile?: string, overCached?: boolean }
 
 /** An operation without the server's address (the caller adds it). */
 export type S3ToolRequest = { [K in S3ToolOp['op']]: Omit<Extract<S3ToolOp, { op: K }>, 'endpoint' | 'bucket'> }[S3ToolOp['op']]
@@ -159,22 +163,38 @@ async function listHead (c: S3Client, o: Extract<S3ToolOp, { op: 'listhead' }>):
 }
 
 async function get (c: S3Client, o: Extract<S3ToolOp, { op: 'get' }>): Promise<object> {
-  const start = process.hrtime.bigint()
-  const out = await c.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }))
-  const firstByte = seconds(start)
-  const hash = o.md5 === true ? crypto.createHash('md5') : undefined
-  let bytes = 0
-  const file = o.toFile === undefined ? undefined : await BatchedFile.create(o.toFile)
   try {
+    if (o.overCached === true && o.toFile !== undefined) await cachedFile(c, o.bucket, o.key, o.toFile)
+    const cpu = process.cpuUsage()
+    const start = process.hrtime.bigint()
+    const out = await c.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }))
+    const firstByte = seconds(start)
+    const hash = o.md5 === true ? crypto.createHash('md5') : undefined
+    let bytes = 0
+    const file = o.toFile === undefined ? undefined : await BatchedFile.open(o.toFile, o.overCached === true)
     for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
       bytes += chunk.byteLength
       hash?.update(chunk)
       await file?.append(chunk)
     }
     await file?.close()
-    return { bytes, seconds: seconds(start), firstByte, md5: hash?.digest('hex') }
+    const used = process.cpuUsage(cpu)
+    return { bytes, seconds: seconds(start), firstByte, md5: hash?.digest('hex'), cpuSeconds: (used.user + used.system) / 1e6 }
   } finally {
     if (o.toFile !== undefined) await fs.promises.rm(o.toFile, { force: true })
+  }
+}
+
+/** A new file of the object's size, its pages written, flushed (no writeback left to overlap the GET) and cached. */
+async function cachedFile (c: S3Client, bucket: string, key: string, file: string): Promise<void> {
+  const { ContentLength: size = 0 } = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+  const fd = await fs.promises.open(file, 'wx')
+  try {
+    const zeros = Buffer.alloc(MiB)
+    for (let at = 0; at < size; at += MiB) await fd.write(zeros, 0, Math.min(MiB, size - at), at)
+    await fd.datasync()
+  } finally {
+    await fd.close()
   }
 }
 
@@ -195,8 +215,9 @@ class BatchedFile {
 
   private constructor (private readonly fd: fs.promises.FileHandle) {}
 
-  static async create (file: string): Promise<BatchedFile> {
-    return new BatchedFile(await fs.promises.open(file, 'wx'))
+  /** A new file, or (overwrite) one that exists, written from its start without truncating it. */
+  static async open (file: string, overwrite: boolean): Promise<BatchedFile> {
+    return new BatchedFile(await fs.promises.open(file, overwrite ? 'r+' : 'wx'))
   }
 
   async append (chunk: Uint8Array): Promise<void> {
@@ -247,7 +268,7 @@ async function main (op: S3ToolOp): Promise<object> {
 if (require.main === module) {
   main(JSON.parse(process.argv[2] ?? '{}') as S3ToolOp).then((r) => {
     const cpu = process.cpuUsage()
-    process.stdout.write(JSON.stringify({ ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6 }) + '\n')
+    process.stdout.write(JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, ...r }) + '\n')
   }, (err: unknown) => {
     process.stderr.write(`s3tool failed: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
