@@ -33,7 +33,7 @@
  *   notify(state: string): boolean                  (false when NOTIFY_SOCKET is unset)
  *   directWrites(handle, fh: number, fd: number): boolean   (fd -1 stops them; false: no such fh)
  *   directReads(handle, fh: number, fd: number, size: number): boolean  (size -1: fill; fd -1: off)
- *   forgetDirs(handle, inos: number[] | null): void   (see "Directory attributes")
+ *   forgetAttrs(handle, inos: number[] | null): void  (see "Cached attributes")
  *   updateDirs(handle, attrs: Attr[]): void           (the same)
  *   openBacking(handle, fd: number): number           (a backing id > 0, or -errno; see "Passthrough")
  *   closeBacking(handle, id: number): number          (0 or -errno)
@@ -152,9 +152,9 @@ typedef struct mount_s {
   unsigned dev_major, dev_minor;
   pthread_mutex_t open_lock;
   struct open_file *open_files; /* fh -> current path of every open file (see "unlinked") */
-  pthread_mutex_t dir_lock;
-  struct dir_slot *dirs;        /* DIR_SLOTS cached directory attributes (see "Directory attributes") */
-  uint64_t dir_gen;             /* bumped by every forget */
+  pthread_mutex_t attr_lock;
+  struct attr_slot *attrs;       /* ATTR_SLOTS cached attributes (see "Cached attributes") */
+  uint64_t attr_gen;             /* bumped by every forget but a path's (see attr_forget_path) */
   struct mount_s *next;
 } mount_t;
 
@@ -841,6 +841,18 @@ static mount_t *current_mount(void) {
   return m;
 }
 
+static void attr_forget_path(mount_t *m, const char *path);
+static void attr_forget(mount_t *m, const uint64_t *inos, size_t n);
+
+/* Requests that change the entry at their path (a link: its source's link count). */
+static bool changes_path(int op) {
+  switch (op) {
+    case OP_UNLINK: case OP_RMDIR: case OP_LINK: case OP_CHMOD: case OP_CHOWN: case OP_TRUNCATE:
+    case OP_FTRUNCATE: case OP_UTIMENS: case OP_SETXATTR: case OP_REMOVEXATTR: return true;
+    default: return false;
+  }
+}
+
 static int dispatch(req_t *r) {
   after_valid = false;
   struct fuse_context *ctx = fuse_get_context();
@@ -857,6 +869,7 @@ static int dispatch(req_t *r) {
   }
   while (sem_wait(&r->sem) != 0 && errno == EINTR) {}
   sem_destroy(&r->sem);
+  if (changes_path(r->op)) attr_forget_path(m, r->path); /* before the kernel hears of it */
   return r->result;
 }
 
@@ -907,6 +920,7 @@ static void open_add(uint64_t fh, const char *path) {
   o->next = m->open_files;
   m->open_files = o;
   pthread_mutex_unlock(&m->open_lock);
+  attr_forget_path(m, path); /* after it is listed: see "Cached attributes" */
 }
 
 /* Unlinks and frees an open file; the caller holds open_lock. */
@@ -933,14 +947,21 @@ static struct open_file *open_get_locked(mount_t *m, uint64_t fh) {
 static void open_remove(uint64_t fh) {
   mount_t *m = current_mount();
   if (!m) return;
+  char *path = NULL;
   pthread_mutex_lock(&m->open_lock);
   struct open_file *o = open_get_locked(m, fh);
   if (o) {
+    path = strdup(o->path);
     o->fd = -1;
     if (o->note_queued) o->released = true;
     else open_unlink_locked(m, o);
   }
   pthread_mutex_unlock(&m->open_lock);
+  /* What JS answered while it was open may be kept no more (see "Cached attributes"). Without the
+   * path (out of memory), forget them all. */
+  if (o && path) attr_forget_path(m, path);
+  else if (o) attr_forget(m, NULL, 0);
+  free(path);
 }
 
 /* After a rename: open files at `from`, or below it for a directory, are now under `to`. */
@@ -972,6 +993,15 @@ static bool open_find(const char *path, uint64_t *fh) {
   for (struct open_file *o = m->open_files; o; o = o->next) {
     if (!o->released && strcmp(o->path, path) == 0) { *fh = o->fh; found = true; break; }
   }
+  pthread_mutex_unlock(&m->open_lock);
+  return found;
+}
+
+/* Whether a file is open at path (not hidden, not released). */
+static bool open_at(mount_t *m, const char *path) {
+  bool found = false;
+  pthread_mutex_lock(&m->open_lock);
+  for (struct open_file *o = m->open_files; o && !found; o = o->next) found = !o->released && strcmp(o->path, path) == 0;
   pthread_mutex_unlock(&m->open_lock);
   return found;
 }
@@ -1108,31 +1138,44 @@ static int s_fgetattr(const char *path, struct stat *st, struct fuse_file_info *
 static int s_ftruncate(const char *path, off_t size, struct fuse_file_info *fi);
 
 /*
- * Directory attributes.
+ * Cached attributes.
  *
  * libfuse 2's high-level API makes us mount with attr_timeout=0 (src/daemon/daemon.ts: a hard link's
  * cached attributes would miss changes made through its other names), so the kernel sends GETATTR
- * for every directory of every path it resolves, for each permission check: 4 of the 10 requests a
- * create-write-close of /d/e/f made were its directories. Directories cannot be hard-linked, so
- * their attributes are kept here for DIR_TTL_NS, and such a GETATTR is answered on the libfuse
- * thread without a trip to JS. Forgetting:
- *  - after every commit that changed or deleted directory inodes, whatever changed them (kernel
- *    requests, imports, settling), before the request is answered, JS calls updateDirs(attrs)
- *    with the directories as committed (their copies take them: the next GETATTR of a directory
- *    a create just touched needs no trip) and forgetDirs(inos) with the deleted ones;
- *  - a rename forgets the paths at and below its source and its target (no longer theirs);
- *  - every forget bumps dir_gen, and an answer is cached only if dir_gen did not move while JS
- *    computed it, so an answer from before a change never enters the cache after it.
- * What JS forgets to forget is at most DIR_TTL_NS old, as with libfuse's default attr_timeout of 1 s.
+ * for every directory of every path it resolves, for each permission check (4 of the 10 requests a
+ * create-write-close of /d/e/f made were its directories), and a LOOKUP and a GETATTR for every
+ * stat(2) of a file, each a trip to JS (10,000 lstat(2)s of 50 files took 1.4 s; 0.7 s with files
+ * kept, as below: the rest is the kernel's round trips through libfuse). So the attributes of directories, and of files with one link that nobody has open, are kept here
+ * for ATTR_TTL_NS, and such a GETATTR is answered on the libfuse thread without a trip to JS.
+ * Forgetting:
+ *  - after every commit that changed or deleted inodes, whatever changed them (kernel requests,
+ *    imports, settling), before the request is answered, JS calls updateDirs(attrs) with the
+ *    directories as committed (their copies take them: the next GETATTR of a directory a create
+ *    just touched needs no trip) and forgetAttrs(inos) with the other inodes written or deleted;
+ *  - a change through the mount forgets the copy of the path it changed (chmod, chown, truncate,
+ *    utimens, xattrs, link, unlink, rmdir), whatever JS says; a rename, the paths at and below its
+ *    source and its target (no longer theirs);
+ *  - an open forgets its path's copy, and none is kept while a file is open there: an open file's
+ *    size and times change without a commit (writes, some of them here, never seen by JS at once);
+ *    its release forgets again. A file with more links is never kept: its other names' opens are
+ *    not its path's;
+ *  - every forget bumps a generation (attr_gen; a path's, its slot's), and an answer is cached only
+ *    if neither moved while JS computed it, so an answer from before a change never enters the
+ *    cache after it.
+ * What JS forgets to forget is at most ATTR_TTL_NS old, as with libfuse's default attr_timeout of 1 s.
  */
-#define DIR_SLOTS 4096 /* direct-mapped: a collision replaces */
-#define DIR_TTL_NS 1000000000LL
+#define ATTR_SLOTS 4096 /* direct-mapped: a collision replaces */
+#define ATTR_TTL_NS 1000000000LL
 
-struct dir_slot {
+struct attr_slot {
   char *path;          /* NULL: empty */
   struct stat st;
   int64_t expires_ns;  /* CLOCK_MONOTONIC */
+  uint64_t gen;        /* bumped by every forget of a path of this slot */
 };
+
+/* The generations an answer from JS must still be in to be kept. */
+typedef struct { uint64_t all, slot; } attr_gen_t;
 
 static int64_t monotonic_ns(void) {
   struct timespec ts;
@@ -1140,85 +1183,101 @@ static int64_t monotonic_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static struct dir_slot *dir_slot_of(mount_t *m, const char *path) {
+static struct attr_slot *attr_slot_of(mount_t *m, const char *path) {
   uint32_t h = 2166136261u; /* FNV-1a */
   for (const unsigned char *p = (const unsigned char *)path; *p; p++) h = (h ^ *p) * 16777619u;
-  return &m->dirs[h & (DIR_SLOTS - 1)];
+  return &m->attrs[h & (ATTR_SLOTS - 1)];
 }
 
 /* A hit fills st; a miss says which generation an answer from JS must still be in to be kept. */
-static bool dir_cached(mount_t *m, const char *path, struct stat *st, uint64_t *gen) {
-  if (!m->dirs) return false;
-  pthread_mutex_lock(&m->dir_lock);
-  struct dir_slot *d = dir_slot_of(m, path);
+static bool attr_cached(mount_t *m, const char *path, struct stat *st, attr_gen_t *gen) {
+  if (!m->attrs) return false;
+  pthread_mutex_lock(&m->attr_lock);
+  struct attr_slot *d = attr_slot_of(m, path);
   bool hit = d->path && strcmp(d->path, path) == 0 && monotonic_ns() < d->expires_ns;
   if (hit) *st = d->st;
-  *gen = m->dir_gen;
-  pthread_mutex_unlock(&m->dir_lock);
+  gen->all = m->attr_gen;
+  gen->slot = d->gen;
+  pthread_mutex_unlock(&m->attr_lock);
   return hit;
 }
 
-static void dir_keep(mount_t *m, const char *path, const struct stat *st, uint64_t gen) {
-  if (!m->dirs || !S_ISDIR(st->st_mode)) return;
-  pthread_mutex_lock(&m->dir_lock);
-  if (gen == m->dir_gen) {
-    struct dir_slot *d = dir_slot_of(m, path);
+static bool open_at(mount_t *m, const char *path);
+
+static void attr_keep(mount_t *m, const char *path, const struct stat *st, attr_gen_t gen) {
+  if (!m->attrs) return;
+  if (!S_ISDIR(st->st_mode) && (st->st_nlink != 1 || open_at(m, path))) return;
+  pthread_mutex_lock(&m->attr_lock);
+  struct attr_slot *d = attr_slot_of(m, path);
+  if (gen.all == m->attr_gen && gen.slot == d->gen) {
     char *copy = strdup(path);
     if (copy) {
       free(d->path);
       d->path = copy;
       d->st = *st;
-      d->expires_ns = monotonic_ns() + DIR_TTL_NS;
+      d->expires_ns = monotonic_ns() + ATTR_TTL_NS;
     }
   }
-  pthread_mutex_unlock(&m->dir_lock);
+  pthread_mutex_unlock(&m->attr_lock);
 }
 
-/* Forgets the directories with these inode numbers, or every one (inos NULL). */
-static void dir_forget(mount_t *m, const uint64_t *inos, size_t n) {
-  if (!m->dirs) return;
-  pthread_mutex_lock(&m->dir_lock);
-  m->dir_gen++;
-  for (size_t i = 0; i < DIR_SLOTS; i++) {
-    struct dir_slot *d = &m->dirs[i];
+/* Forgets the copies of these inodes, or every copy (inos NULL). */
+static void attr_forget(mount_t *m, const uint64_t *inos, size_t n) {
+  if (!m->attrs) return;
+  pthread_mutex_lock(&m->attr_lock);
+  m->attr_gen++;
+  for (size_t i = 0; i < ATTR_SLOTS; i++) {
+    struct attr_slot *d = &m->attrs[i];
     if (!d->path) continue;
     bool gone = inos == NULL;
     for (size_t k = 0; !gone && k < n; k++) gone = (uint64_t)d->st.st_ino == inos[k];
     if (gone) { free(d->path); d->path = NULL; }
   }
-  pthread_mutex_unlock(&m->dir_lock);
+  pthread_mutex_unlock(&m->attr_lock);
 }
 
 /* These directories changed and now are so: their copies take the new attributes (by inode). */
-static void dir_update(mount_t *m, const struct stat *sts, size_t n) {
-  if (!m->dirs) return;
-  pthread_mutex_lock(&m->dir_lock);
-  m->dir_gen++;
-  int64_t expires = monotonic_ns() + DIR_TTL_NS;
-  for (size_t i = 0; i < DIR_SLOTS; i++) {
-    struct dir_slot *d = &m->dirs[i];
+static void attr_update(mount_t *m, const struct stat *sts, size_t n) {
+  if (!m->attrs) return;
+  pthread_mutex_lock(&m->attr_lock);
+  m->attr_gen++;
+  int64_t expires = monotonic_ns() + ATTR_TTL_NS;
+  for (size_t i = 0; i < ATTR_SLOTS; i++) {
+    struct attr_slot *d = &m->attrs[i];
     if (!d->path) continue;
     for (size_t k = 0; k < n; k++) {
       if (d->st.st_ino == sts[k].st_ino) { d->st = sts[k]; d->expires_ns = expires; break; }
     }
   }
-  pthread_mutex_unlock(&m->dir_lock);
+  pthread_mutex_unlock(&m->attr_lock);
 }
 
 /* Forgets the copies of path and of every path below it (the paths a rename moves or replaces). */
-static void dir_forget_under(mount_t *m, const char *path) {
-  if (!m->dirs) return;
+static void attr_forget_under(mount_t *m, const char *path) {
+  if (!m->attrs) return;
   size_t len = strlen(path);
-  pthread_mutex_lock(&m->dir_lock);
-  m->dir_gen++;
-  for (size_t i = 0; i < DIR_SLOTS; i++) {
-    struct dir_slot *d = &m->dirs[i];
+  pthread_mutex_lock(&m->attr_lock);
+  m->attr_gen++;
+  for (size_t i = 0; i < ATTR_SLOTS; i++) {
+    struct attr_slot *d = &m->attrs[i];
     if (d->path && strncmp(d->path, path, len) == 0 && (d->path[len] == '\0' || d->path[len] == '/')) {
       free(d->path);
       d->path = NULL;
     }
   }
-  pthread_mutex_unlock(&m->dir_lock);
+  pthread_mutex_unlock(&m->attr_lock);
+}
+
+/* Forgets the copy of this path (a change through the mount, an open, a release). Its slot's
+ * generation, not attr_gen: opens and changes of files would otherwise keep every directory from
+ * being kept while a tree is written. */
+static void attr_forget_path(mount_t *m, const char *path) {
+  if (!m->attrs || !path) return;
+  pthread_mutex_lock(&m->attr_lock);
+  struct attr_slot *d = attr_slot_of(m, path);
+  d->gen++;
+  if (d->path && strcmp(d->path, path) == 0) { free(d->path); d->path = NULL; }
+  pthread_mutex_unlock(&m->attr_lock);
 }
 
 static int s_getattr(const char *path, struct stat *st) {
@@ -1231,11 +1290,11 @@ static int s_getattr(const char *path, struct stat *st) {
   }
   if (after_take(path, st)) return 0;
   mount_t *m = current_mount();
-  uint64_t gen = 0;
-  if (m && dir_cached(m, path, st, &gen)) return 0;
+  attr_gen_t gen = { 0, 0 };
+  if (m && attr_cached(m, path, st, &gen)) return 0;
   REQ(OP_GETATTR); r.path = path; r.st = st;
   int res = dispatch(&r);
-  if (res == 0 && m) dir_keep(m, path, st, gen);
+  if (res == 0 && m) attr_keep(m, path, st, gen);
   return res;
 }
 
@@ -1315,7 +1374,7 @@ static int s_rename(const char *from, const char *to) {
    * renamed directory, a replaced one), not the paths at and below `from` and `to`, which are no
    * longer theirs. Other directories keep their copies (rsync renames every file it writes). */
   mount_t *m = current_mount();
-  if (m) { dir_forget_under(m, from); dir_forget_under(m, to); }
+  if (m) { attr_forget_under(m, from); attr_forget_under(m, to); }
   if (res == 0) open_renamed(from, to);
   return res;
 }
@@ -1748,9 +1807,9 @@ static void list_remove(mount_t *m) {
 
 static void free_mount(mount_t *m) {
   open_free_all(m);
-  if (m->dirs) for (size_t i = 0; i < DIR_SLOTS; i++) free(m->dirs[i].path);
-  free(m->dirs);
-  pthread_mutex_destroy(&m->dir_lock);
+  if (m->attrs) for (size_t i = 0; i < ATTR_SLOTS; i++) free(m->attrs[i].path);
+  free(m->attrs);
+  pthread_mutex_destroy(&m->attr_lock);
   pthread_mutex_destroy(&m->open_lock);
   free(m->mountpoint);
   free(m);
@@ -1816,8 +1875,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   m->mountpoint = real;
   m->env = env;
   pthread_mutex_init(&m->open_lock, NULL);
-  pthread_mutex_init(&m->dir_lock, NULL);
-  m->dirs = calloc(DIR_SLOTS, sizeof *m->dirs); /* none: no cache, every GETATTR goes to JS */
+  pthread_mutex_init(&m->attr_lock, NULL);
+  m->attrs = calloc(ATTR_SLOTS, sizeof *m->attrs); /* none: no cache, every GETATTR goes to JS */
 
   struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
   if (fuse_opt_add_arg(&args, "s3link") != 0 ||
@@ -2059,9 +2118,9 @@ static napi_value direct_io(napi_env env, napi_callback_info info, bool reads) {
   return make_bool(env, o != NULL);
 }
 
-/* forgetDirs(handle, inos | null): these directories' cached attributes are stale (null: all). */
-static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
-  const char *usage = "forgetDirs(handle, inos): a mount handle and an array of inode numbers, or null";
+/* forgetAttrs(handle, inos | null): these inodes' cached attributes are stale (null: all). */
+static napi_value js_forget_attrs(napi_env env, napi_callback_info info) {
+  const char *usage = "forgetAttrs(handle, inos): a mount handle and an array of inode numbers, or null";
   size_t argc = 2;
   napi_value argv[2];
   bool isarr = false;
@@ -2075,7 +2134,7 @@ static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
     clear_exception(env);
     return throw_error(env, "EINVAL", usage);
   }
-  if (ty == napi_null || n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all at once */
+  if (ty == napi_null || n > 64) { attr_forget(m, NULL, 0); return make_undefined(env); } /* many: all at once */
   uint64_t inos[64];
   for (uint32_t i = 0; i < n; i++) {
     napi_value item;
@@ -2086,11 +2145,11 @@ static napi_value js_forget_dirs(napi_env env, napi_callback_info info) {
     }
     inos[i] = (uint64_t)ino;
   }
-  dir_forget(m, inos, n);
+  attr_forget(m, inos, n);
   return make_undefined(env);
 }
 
-/* updateDirs(handle, attrs[]): these directories changed and are now so (see "Directory attributes"). */
+/* updateDirs(handle, attrs[]): these directories changed and are now so (see "Cached attributes"). */
 static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
   const char *usage = "updateDirs(handle, attrs): a mount handle and an array of directory attributes";
   size_t argc = 2;
@@ -2104,18 +2163,18 @@ static napi_value js_update_dirs(napi_env env, napi_callback_info info) {
     clear_exception(env);
     return throw_error(env, "EINVAL", usage);
   }
-  if (n > 64) { dir_forget(m, NULL, 0); return make_undefined(env); } /* many: all forgotten instead */
+  if (n > 64) { attr_forget(m, NULL, 0); return make_undefined(env); } /* many: all forgotten instead */
   struct stat sts[64];
   for (uint32_t i = 0; i < n; i++) {
     napi_value item;
     memset(&sts[i], 0, sizeof sts[i]);
     if (napi_get_element(env, argv[1], i, &item) != napi_ok || js_to_stat(env, item, &sts[i]) != 0 || !S_ISDIR(sts[i].st_mode)) {
       clear_exception(env);
-      dir_forget(m, NULL, 0); /* whatever they said, nothing kept may contradict it */
+      attr_forget(m, NULL, 0); /* whatever they said, nothing kept may contradict it */
       return throw_error(env, "EINVAL", usage);
     }
   }
-  dir_update(m, sts, n);
+  attr_update(m, sts, n);
   return make_undefined(env);
 }
 
@@ -2204,7 +2263,7 @@ NAPI_MODULE_INIT() {
     { "notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directWrites", NULL, js_direct_writes, NULL, NULL, NULL, napi_enumerable, NULL },
     { "directReads", NULL, js_direct_reads, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "forgetDirs", NULL, js_forget_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "forgetAttrs", NULL, js_forget_attrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "updateDirs", NULL, js_update_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "openBacking", NULL, js_open_backing, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeBacking", NULL, js_close_backing, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -93,13 +93,13 @@ export class Daemon {
     const mount = this.mount
     this.filesystem.attachDirectIo(mount)
     if (config.passthrough) this.filesystem.attachPassthrough(new PassthroughFiles(mount, (message) => { log.warn(message) }))
-    // The binding's copies of directory attributes follow every commit; what it kept while the
-    // mount was being set up, before this hook, is dropped.
-    this.filesystem.ns.onDirsChanged(({ written, gone }) => {
-      if (gone.length > 0) mount.forgetDirs(gone)
-      if (written.length > 0) mount.updateDirs(written.map(toAttr))
+    // The binding's copies of attributes follow every commit; what it kept while the mount was
+    // being set up, before this hook, is dropped.
+    this.filesystem.ns.onAttrsChanged(({ dirs, stale }) => {
+      if (stale.length > 0) mount.forgetAttrs(stale)
+      if (dirs.length > 0) mount.updateDirs(dirs.map(toAttr))
     })
-    mount.forgetDirs(null)
+    mount.forgetAttrs(null)
     this.flushTimer = setInterval(() => {
       this.filesystem?.ns.flush().catch((err: unknown) => log.error('saving open files failed', { error: String(err) }))
     }, config.flushIntervalMs)

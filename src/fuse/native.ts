@@ -30,10 +30,11 @@ export interface FuseMount {
    */
   directReads(fh: number, fd: number, size: number): boolean
   /**
-   * The binding answers GETATTR of a directory from its own copy for up to a second; these
-   * directories (by inode number; null: all) changed, so their copies are dropped now.
+   * The binding answers GETATTR of a directory, or of a file with one link that is not open, from
+   * its own copy for up to a second; these inodes (by number; null: all) changed, so their copies
+   * are dropped now.
    */
-  forgetDirs(inos: number[] | null): void
+  forgetAttrs(inos: number[] | null): void
   /** These directories changed and are now so (matched by `ino`): the binding's copies take them. */
   updateDirs(attrs: Attr[]): void
   /**
@@ -57,7 +58,7 @@ interface Addon {
   notify(state: string): boolean
   directWrites(handle: object, fh: number, fd: number): boolean
   directReads(handle: object, fh: number, fd: number, size: number): boolean
-  forgetDirs(handle: object, inos: number[] | null): void
+  forgetAttrs(handle: object, inos: number[] | null): void
   updateDirs(handle: object, attrs: Attr[]): void
   openBacking(handle: object, fd: number): number
   closeBacking(handle: object, id: number): number
@@ -259,7 +260,7 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, opts: MountOpt
     },
     directWrites: (fh, fd) => a.directWrites(handle, fh, fd),
     directReads: (fh, fd, size) => a.directReads(handle, fh, fd, size),
-    forgetDirs: (inos) => { a.forgetDirs(handle, inos) },
+    forgetAttrs: (inos) => { a.forgetAttrs(handle, inos) },
     updateDirs: (attrs) => { a.updateDirs(handle, attrs) },
     openBacking: (fd) => a.openBacking(handle, fd),
     closeBacking: (id) => a.closeBacking(handle, id)

@@ -49,7 +49,8 @@ export interface NamespaceOptions {
 }
 
 /** Directories a commit wrote (as they are now), and those it deleted (or failed to write). */
-export interface DirsChange { written: Inode[], gone: number[] }
+/** After a commit: the directories it wrote, as written; the other inodes it wrote or deleted. */
+export interface AttrsChange { dirs: Inode[], stale: number[] }
 
 export class Namespace {
   private readonly lock = new Mutex()
@@ -73,7 +74,7 @@ export class Namespace {
   private scanAfter?: string
   /** mutateGrouped() calls waiting for their shared transaction. */
   private group?: Grouped[]
-  private dirsChanged?: (change: DirsChange) => void
+  private attrsChanged?: (change: AttrsChange) => void
 
   private constructor (readonly store: Store, opts: NamespaceOptions) {
     this.inodes = new Lru(opts.inodeCacheSize ?? 100_000, (ino) => this.pins.has(ino) || this.dirty.has(ino))
@@ -172,12 +173,12 @@ export class Namespace {
   // ---- changes ----
 
   /**
-   * After each commit that wrote or deleted directory inodes, before the change's caller goes on:
-   * copies of their attributes kept elsewhere (the FUSE binding's) must take the written ones and
-   * drop the deleted ones.
+   * After each commit that wrote or deleted inodes, before the change's caller goes on: copies of
+   * their attributes kept elsewhere (the FUSE binding's) must take the directories written and
+   * drop the rest.
    */
-  onDirsChanged (listener: (change: DirsChange) => void): void {
-    this.dirsChanged = listener
+  onAttrsChanged (listener: (change: AttrsChange) => void): void {
+    this.attrsChanged = listener
   }
 
   /**
@@ -263,7 +264,7 @@ export class Namespace {
         this.dirents.delete(key)
         this.known.forget(direntParent(key))
       }
-      this.reportDirs(tx, false) // what was answered from the changed objects meanwhile
+      this.reportAttrs(tx, false) // what was answered from the changed objects meanwhile
       throw err
     }
     this.savedLocal += delta
@@ -287,19 +288,18 @@ export class Namespace {
         this.known.linked(direntParent(key), childName(key))
       }
     }
-    this.reportDirs(tx, true)
+    this.reportAttrs(tx, true)
   }
 
-  /** After a failed commit, the directories it would have written are reported gone as well. */
-  private reportDirs (tx: Transaction, committed: boolean): void {
-    if (this.dirsChanged === undefined) return
-    const change: DirsChange = { written: [], gone: [...tx.deletedDirs] }
+  /** After a failed commit, the directories it would have written are reported stale as well. */
+  private reportAttrs (tx: Transaction, committed: boolean): void {
+    if (this.attrsChanged === undefined) return
+    const change: AttrsChange = { dirs: [], stale: [...tx.deletedInodes.keys()] }
     for (const inode of tx.inodes.values()) {
-      if (!isDir(inode)) continue
-      if (committed) change.written.push(inode)
-      else change.gone.push(inode.ino)
+      if (committed && isDir(inode)) change.dirs.push(inode)
+      else change.stale.push(inode.ino)
     }
-    if (change.written.length > 0 || change.gone.length > 0) this.dirsChanged(change)
+    if (change.dirs.length > 0 || change.stale.length > 0) this.attrsChanged(change)
   }
 
   allocateIno (): number {

@@ -285,12 +285,16 @@ t.test('native FUSE binding', async (t) => {
     t.equal(r.stdout, 'new\nold', 'the new file under the name, the old content through the open fd')
   })
 
+  // The fixture's controls are xattrs set on an entry, and setting one forgets that entry's copy:
+  // they go to a file of their own, so the copies under test hear of nothing.
+  const control = async (t: Test, name: string, value: string): Promise<void> => {
+    const r = await sh(': >> "$1" && setfattr -n "user.memfs.$2" -v "$3" "$1"', p('control'), name, value)
+    t.equal(r.code, 0, r.stderr)
+  }
+
   t.test("a directory's attributes: answered by the binding for a second, until JS says they changed", async (t) => {
     const mode = async (): Promise<string> => (await sh('stat -c %a "$1"', fsys.mnt)).stdout.trim()
-    const setRoot = async (name: string, value: string): Promise<void> => {
-      const r = await run('setfattr', ['-n', `user.memfs.${name}`, '-v', value, fsys.mnt])
-      t.equal(r.code, 0, r.stderr)
-    }
+    const setRoot = async (name: string, value: string): Promise<void> => { await control(t, name, value) }
     const before = (await fsys.stats()).rootGetattrs
     for (let i = 0; i < 20; i++) t.equal(await mode(), '777')
     t.ok((await fsys.stats()).rootGetattrs - before <= 2, '20 stats of the root: JS was asked at most twice')
@@ -300,11 +304,11 @@ t.test('native FUSE binding', async (t) => {
     await setRoot('mode', '750') // a change the binding does not hear of
     t.equal(await mode(), '777', 'within the second, the copy answers')
     await setRoot('forget', 'root')
-    t.equal(await mode(), '750', 'forgetDirs([ino]): the next stat sees the change')
+    t.equal(await mode(), '750', 'forgetAttrs([ino]): the next stat sees the change')
 
     await setRoot('mode', '755')
     await setRoot('forget', 'all')
-    t.equal(await mode(), '755', 'forgetDirs(null): the same')
+    t.equal(await mode(), '755', 'forgetAttrs(null): the same')
 
     await setRoot('mode', '700')
     t.equal(await mode(), '755', 'the copy again')
@@ -326,9 +330,72 @@ t.test('native FUSE binding', async (t) => {
     t.equal((await sh('rm -f "$1"', p('renamed-b'))).code, 0)
   })
 
+  t.test("a file's attributes: answered by the binding for a second while it has one link and no opener", async (t) => {
+    const f = p('cached-file')
+    t.equal((await sh('printf abc > "$1"', f)).code, 0)
+    const stat = async (format = '%a %s'): Promise<string> => (await run('stat', ['-c', format, f])).stdout.trim()
+    const asked = async (): Promise<number> => (await fsys.stats()).fileGetattrs
+    const first = await stat()
+
+    await control(t, 'forget', 'all') // a fresh copy, so what follows falls within its second on a busy machine too
+    const before = await asked()
+    for (let i = 0; i < 20; i++) t.equal(await stat(), first)
+    const n = await asked() - before
+    t.ok(n <= 4, `20 stats of a file: JS was asked at most 4 times (${n})`)
+
+    await control(t, 'forget', 'all')
+    t.equal(await stat(), first)
+    await control(t, 'filemode', 'cached-file 600') // a change the binding does not hear of
+    t.equal(await stat(), first, 'within the second, the copy answers')
+    await control(t, 'forget', 'file:cached-file')
+    t.equal(await stat(), '600 3', 'forgetAttrs([ino]) of a file: the next stat sees the change')
+
+    // Open, the file's size and times change without JS saying so: no copy is used or kept then.
+    const mode = (octal: string): string => `setfattr -n user.memfs.filemode -v "cached-file ${octal}" "$2"`
+    const r = await sh([
+      'stat -c %a "$1"', // the copy, kept
+      'exec 3>>"$1"', mode('640'), 'stat -c %a "$1"',
+      'printf de >&3', 'stat -c %s "$1"',
+      mode('604'), 'stat -c %a "$1"',
+      'exec 3>&-', mode('606'), 'stat -c "%a %s" "$1"'
+    ].join(' && '), f, p('control'))
+    t.equal(r.code, 0, r.stderr)
+    t.same(r.stdout.trim().split('\n'), ['600', '640', '5', '604', '606 5'],
+      'an open forgets the copy; while open, every stat asks JS; after the close, the first does')
+  })
+
+  t.test("a change through the mount is seen by the next stat, whatever JS tells the binding", async (t) => {
+    // The fixture never calls forgetAttrs for these: the binding forgets the copy of a path it changed.
+    const f = p('changed-file')
+    const g = p('renamed-file')
+    t.equal((await sh('printf abcdef > "$1"', f)).code, 0)
+    const stat = async (format: string, file = f): Promise<string> => (await run('stat', ['-c', format, file])).stdout.trim()
+    const step = async (what: string, cmd: string[], format: string, expected: string): Promise<void> => {
+      t.ok((await stat(format)).length > 0, `${what}: a copy to forget`)
+      const r = await run(cmd[0], cmd.slice(1))
+      t.equal(r.code, 0, r.stderr)
+      t.equal(await stat(format), expected, what)
+    }
+    await step('chmod', ['chmod', '611', f], '%a', '611')
+    await step('chmod, answered without attributes', ['sh', '-c', 'setfattr -n user.memfs.chmodattrs -v off "$1" && chmod 612 "$2"; r=$?; setfattr -n user.memfs.chmodattrs -v on "$1"; exit $r', 'sh', p('control'), f], '%a', '612')
+    await step('truncate', ['truncate', '-s', '2', f], '%s', '2')
+    await step('utimens', ['touch', '-m', '-d', '@1000000000', f], '%Y', '1000000000')
+    const ctime = await stat('%.9Z') // and a copy to forget
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal((await run('setfattr', ['-n', 'user.x', '-v', '1', f])).code, 0)
+    t.not(await stat('%.9Z'), ctime, 'setxattr: the new ctime')
+    t.ok((await stat('%s')).length > 0, 'rename: a copy to forget')
+    t.equal((await run('mv', [f, g])).code, 0)
+    t.match((await run('stat', [f])).stderr, /No such file/, 'rename: the old name is gone')
+    t.equal(await stat('%s', g), '2', 'rename: the new name')
+    t.equal((await run('rm', [g])).code, 0)
+    t.match((await run('stat', [g])).stderr, /No such file/, 'unlink: gone at once')
+  })
+
   t.test("a change answered with the file's attributes: libfuse's GETATTR right after it is answered with them", async (t) => {
     t.equal((await sh(': > "$1"', p('after-change'))).code, 0)
     const chmodAsks = async (mode: string): Promise<number> => {
+      await control(t, 'forget', 'all') // both start with no copy of the file
       const before = (await fsys.stats()).fileGetattrs
       const r = await run('chmod', [mode, p('after-change')])
       t.equal(r.code, 0, r.stderr)
@@ -452,7 +519,7 @@ print(s.recv(4096).decode(), flush=True)
 t.test('the handle functions refuse what is not a mount handle, with EINVAL and their usage', async (t) => {
   const addon = require(path.join(REPO, 'native/build/s3link_fuse.node')) as Record<string, (...args: unknown[]) => unknown>
   const calls: Array<[string, unknown[]]> = [
-    ['unmount', [{}]], ['forgetDirs', [{}, null]], ['updateDirs', [{}, []]], ['directWrites', [{}, 1, 2]], ['directReads', [{}, 1, 2, 3]],
+    ['unmount', [{}]], ['forgetAttrs', [{}, null]], ['updateDirs', [{}, []]], ['directWrites', [{}, 1, 2]], ['directReads', [{}, 1, 2, 3]],
     ['openBacking', [{}, 0]], ['closeBacking', [{}, 1]]
   ]
   for (const [name, args] of calls) {

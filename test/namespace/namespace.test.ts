@@ -51,10 +51,11 @@ t.test('grouped changes share one batch and keep their own outcomes', async (t) 
   t.equal(await store.get('test:d'), 'd')
 })
 
-t.test('commits report the directories they changed or deleted', async (t) => {
+t.test('commits report the directories they wrote, and the other inodes they wrote or deleted', async (t) => {
   const { ns } = await openNamespace(t)
-  const reported: Array<{ written: number[], gone: number[] }> = []
-  ns.onDirsChanged(({ written, gone }) => reported.push({ written: written.map((i) => i.ino).sort(), gone: gone.sort() }))
+  const reported: Array<{ dirs: number[], stale: number[] }> = []
+  const sorted = (inos: number[]): number[] => [...inos].sort((a, b) => a - b)
+  ns.onAttrsChanged(({ dirs, stale }) => reported.push({ dirs: sorted(dirs.map((i) => i.ino)), stale: sorted(stale) }))
 
   const sub = await ns.mutate(async (tx) => {
     const d = tx.newInode({ mode: S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, size: 0, rdev: 0 })
@@ -64,17 +65,20 @@ t.test('commits report the directories they changed or deleted', async (t) => {
     tx.putInode(root)
     return d
   })
-  t.same(reported.splice(0), [{ written: [ROOT_INO, sub.ino].sort(), gone: [] }], 'mkdir: the new directory and its parent, as written')
+  t.same(reported.splice(0), [{ dirs: sorted([ROOT_INO, sub.ino]), stale: [] }], 'mkdir: the new directory and its parent, as written')
 
   const file = await ns.mutate(async (tx) => {
     const f = tx.newInode({ mode: S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, size: 0, rdev: 0 })
     tx.link(sub.ino, 'f', f)
     return f
   })
-  t.same(reported.splice(0), [], 'a file alone: nothing')
+  t.same(reported.splice(0), [{ dirs: [], stale: [file.ino] }], 'a file written: stale (copies of files are dropped, not updated)')
+
+  await ns.mutate(async (tx) => { file.mode = S_IFREG | 0o600; tx.putInode(file) })
+  t.same(reported.splice(0), [{ dirs: [], stale: [file.ino] }], 'a file changed: stale')
 
   await ns.mutate(async (tx) => { tx.unlink(sub.ino, 'f'); tx.deleteInode(file) })
-  t.same(reported.splice(0), [], 'a deleted file alone: nothing (no directory copy can hold it)')
+  t.same(reported.splice(0), [{ dirs: [], stale: [file.ino] }], 'a file deleted: stale')
 
   await ns.mutate(async (tx) => {
     tx.unlink(ROOT_INO, 'd')
@@ -83,7 +87,10 @@ t.test('commits report the directories they changed or deleted', async (t) => {
     root.nlink--
     tx.putInode(root)
   })
-  t.same(reported.splice(0), [{ written: [ROOT_INO], gone: [sub.ino] }], 'rmdir: the parent as written, the directory gone')
+  t.same(reported.splice(0), [{ dirs: [ROOT_INO], stale: [sub.ino] }], 'rmdir: the parent as written, the directory stale')
+
+  await ns.mutate(async () => undefined)
+  t.same(reported.splice(0), [], 'a commit writing no inode: nothing')
 })
 
 t.test('a directory made since the start answers for its absent names without reading the database, and stays right', async (t) => {
